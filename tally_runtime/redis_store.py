@@ -1,0 +1,63 @@
+"""Connecting to Redis, and turning its failures into ``StoreUnavailable``.
+
+``TALLY_REDIS_URL`` unset means the embedded in-process store (fakeredis): one
+shared server per process, so a KDC and a service started in the same process
+(``tally demo``, tests) see the same data.  It is not persistent and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import redis
+
+from tally_protocol.errors import StoreUnavailable
+
+#: Bounded waits: a slow or hung Redis becomes a 503, never a hung worker.
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 2.0
+
+_EMBEDDED_SERVER: object | None = None
+
+#: Every failure redis-py raises for an unreachable or misbehaving server.
+STORE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+
+EMBEDDED_NOTICE = "using the embedded in-process store: nothing is persisted (set TALLY_REDIS_URL for Redis)"
+
+
+def connect(url: str | None) -> redis.Redis:
+    """A client for ``url``, or for the process's embedded store when ``url`` is None."""
+    if url is None:
+        import fakeredis
+
+        global _EMBEDDED_SERVER
+        if _EMBEDDED_SERVER is None:
+            _EMBEDDED_SERVER = fakeredis.FakeServer()
+        return fakeredis.FakeRedis(server=_EMBEDDED_SERVER)  # type: ignore[no-any-return]
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        health_check_interval=15,
+    )
+
+
+def is_embedded(client: redis.Redis) -> bool:
+    return type(client).__module__.startswith("fakeredis")
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Translate Redis failures into ``StoreUnavailable`` (fail closed)."""
+    try:
+        yield
+    except STORE_ERRORS as e:
+        raise StoreUnavailable() from e
+
+
+def ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except STORE_ERRORS:
+        return False

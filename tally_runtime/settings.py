@@ -1,0 +1,74 @@
+"""Environment settings, read once at start (``Settings.from_env``).
+
+Nothing else reads ``os.environ``; components receive a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tally_protocol.errors import ConfigurationError
+from tally_protocol.principal import Principal
+
+
+def _home_dir(env: Mapping[str, str], xdg: str, fallback: str) -> Path:
+    base = env.get(xdg) or str(Path(env.get("HOME") or Path.home()) / fallback)
+    return Path(base) / "tally"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    realm: str | None
+    kdc_url: str | None
+    ccache: Path
+    master_key_file: Path
+    max_skew_s: int = 300
+    public_url: str | None = None
+    trust_forwarded: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        realm = env.get("TALLY_REALM") or None
+        if realm is not None:
+            Principal.tgs(realm)  # validates the realm spelling
+        redis_url = env.get("TALLY_REDIS_URL") or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError("TALLY_REDIS_URL must start with redis://, rediss:// or unix://")
+        trust = env.get("TALLY_TRUST_FORWARDED", "").lower()
+        if trust not in ("", "0", "1", "true", "false", "yes", "no"):
+            raise ConfigurationError("TALLY_TRUST_FORWARDED must be true or false")
+        return cls(
+            redis_url=redis_url,
+            realm=realm,
+            kdc_url=env.get("TALLY_KDC_URL") or None,
+            ccache=Path(env["TALLY_CCACHE"]) if env.get("TALLY_CCACHE")
+            else _home_dir(env, "XDG_CACHE_HOME", ".cache") / "ccache.json",
+            master_key_file=Path(env["TALLY_MASTER_KEY_FILE"]) if env.get("TALLY_MASTER_KEY_FILE")
+            else _home_dir(env, "XDG_DATA_HOME", ".local/share") / "master.key",
+            max_skew_s=_int(env, "TALLY_MAX_SKEW", 300, 1, 3600),
+            public_url=env.get("TALLY_PUBLIC_URL") or None,
+            trust_forwarded=trust in ("1", "true", "yes"),
+        )
+
+    def require_realm(self) -> str:
+        if not self.realm:
+            raise ConfigurationError("no realm: set TALLY_REALM or pass --realm")
+        return self.realm
