@@ -1,0 +1,3 @@
+from tally_cli.main import cli
+
+cli(prog_name="tally")
