@@ -13,6 +13,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from tally_protocol.codes import ErrorCode
 from tally_protocol.errors import TallyError
 
 DEFAULT_RETRY_AFTER = {429: 1, 503: 1}
@@ -43,7 +44,8 @@ def install_error_handlers(app: Flask, *, realm: str | None = None, challenge: b
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
-        response = jsonify({"error": "HTTP_" + str(err.code), "message": err.description or err.name})
+        code = ErrorCode.NOT_FOUND if err.code == 404 else ErrorCode.INVALID_REQUEST
+        response = jsonify({"error": str(code), "message": err.description or err.name})
         response.status_code = err.code or 500
         return response
 
