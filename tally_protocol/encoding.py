@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import struct
+from typing import TypeVar
 
 from .codes import MessageType
 from .errors import MalformedMessage, UnsupportedVersion
 from .principal import Principal
 
 PROTOCOL_VERSION = 1
+F = TypeVar("F", bound=enum.IntFlag)
 MAX_BLOB = 0xFFFF
 
 _U16 = struct.Struct(">H")
@@ -123,6 +126,16 @@ class Reader:
 
     def principal(self) -> Principal:
         return Principal.parse(self.text())
+
+    def flags(self, kind: type[F]) -> F:
+        """A u32 flag set; unknown bits are refused (one encoding per value)."""
+        value = self.u32()
+        known = 0
+        for member in kind:
+            known |= int(member)
+        if value & ~known:
+            raise MalformedMessage(f"unknown {kind.__name__} bits")
+        return kind(value)
 
     def end(self) -> None:
         if self._pos != len(self._data):

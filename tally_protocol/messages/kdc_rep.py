@@ -39,7 +39,7 @@ class EncKdcRepPart:
     def from_bytes(cls, data: bytes) -> EncKdcRepPart:
         r = Reader(data, MessageType.ENC_KDC_REP_PART)
         part = cls(
-            r.raw(KEY_SIZE), r.raw(NONCE_SIZE), TicketFlags(r.u32() & 0xFF),
+            r.raw(KEY_SIZE), r.raw(NONCE_SIZE), r.flags(TicketFlags),
             r.u64(), r.u64(), r.u64(), r.u64(), r.principal(),
         )
         r.end()

@@ -32,7 +32,7 @@ class TgsRequestBody:
     @classmethod
     def from_bytes(cls, data: bytes) -> TgsRequestBody:
         r = Reader(data, MessageType.TGS_REQ_BODY)
-        body = cls(r.principal(), r.raw(NONCE_SIZE), r.u64(), TgsOptions(r.u32() & 0xFF))
+        body = cls(r.principal(), r.raw(NONCE_SIZE), r.u64(), r.flags(TgsOptions))
         r.end()
         return body
 

@@ -41,7 +41,7 @@ class EncTicketPart:
     def from_bytes(cls, data: bytes) -> EncTicketPart:
         r = Reader(data, MessageType.ENC_TICKET_PART)
         part = cls(
-            TicketFlags(r.u32() & 0xFF), r.raw(KEY_SIZE), r.principal(),
+            r.flags(TicketFlags), r.raw(KEY_SIZE), r.principal(),
             r.u64(), r.u64(), r.u64(), r.u64(), r.raw(TICKET_ID_SIZE),
         )
         r.end()
