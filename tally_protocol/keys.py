@@ -54,6 +54,8 @@ class PasswordParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PasswordParams:
+        if not isinstance(data, Mapping):  # JSON from the KDC may be any value
+            raise MalformedMessage("invalid password parameters")
         try:
             if data.get("kdf") != "argon2id":
                 raise MalformedMessage("unsupported password KDF")
@@ -63,7 +65,7 @@ class PasswordParams:
                 memory_kib=int(data["memory_kib"]),
                 lanes=int(data["lanes"]),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # OverflowError: int(inf)
             raise MalformedMessage("invalid password parameters") from e
         # Bounds stop a hostile KDC from making a client burn unbounded memory.
         if not (8 <= len(params.salt) <= 64 and 1 <= params.iterations <= 16

@@ -7,7 +7,7 @@ request's, so a reply cannot be replayed to another request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..codes import MessageType, TicketFlags
 from ..encoding import Reader, Writer
@@ -18,7 +18,7 @@ from .authenticator import NONCE_SIZE
 
 @dataclass(frozen=True, slots=True)
 class EncKdcRepPart:
-    session_key: bytes
+    session_key: bytes = field(repr=False)  # secret: never in logs or reprs
     nonce: bytes
     flags: TicketFlags
     authtime: int

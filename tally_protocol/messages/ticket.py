@@ -6,7 +6,7 @@ service principal as associated data, so the outer name cannot be swapped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..codes import KeyUsage, MessageType, TicketFlags
 from ..crypto import peek_unverified_kvno, seal, unseal
@@ -21,7 +21,7 @@ TICKET_ID_SIZE = 16
 @dataclass(frozen=True, slots=True)
 class EncTicketPart:
     flags: TicketFlags
-    session_key: bytes
+    session_key: bytes = field(repr=False)  # secret: never in logs or reprs
     client: Principal
     authtime: int
     starttime: int
