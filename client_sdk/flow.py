@@ -19,8 +19,18 @@ from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.errors import MalformedMessage, MutualAuthFailed, TallyError
 from tally_protocol.keys import Key
 from tally_protocol.messages import (
-    ApRequest, AsReply, AsRequest, Authenticator, EncApRepPart, EncKdcRepPart, TgsReply,
-    TgsRequest, TgsRequestBody, Ticket, format_authorization, open_ap_reply,
+    ApRequest,
+    AsReply,
+    AsRequest,
+    Authenticator,
+    EncApRepPart,
+    EncKdcRepPart,
+    TgsReply,
+    TgsRequest,
+    TgsRequestBody,
+    Ticket,
+    format_authorization,
+    open_ap_reply,
 )
 from tally_protocol.messages.authenticator import NONCE_SIZE
 from tally_protocol.principal import Principal

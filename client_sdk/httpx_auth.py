@@ -1,0 +1,95 @@
+"""``TallyHttpxAuth``: the ``httpx.Auth`` plug-in, sync and async.
+
+Rules this file keeps:
+
+* getting a ticket is blocking I/O (KDC round trips, the ccache file), so
+  ``sync_auth_flow`` and ``async_auth_flow`` are overridden instead of the
+  generic ``auth_flow``; the async flow runs the ticket work in a worker
+  thread (``anyio.to_thread``) so the event loop never blocks on it;
+* ``requires_request_body``: the body is read first and bound, so even a
+  streamed httpx body is signed exactly as sent; ``requires_response_body``:
+  the proof covers the response body;
+* the same verdicts as the ``requests`` plug-in (``response_check``): an
+  unproven response raises, at most one retry.  httpx runs the flow for each
+  redirect hop, so a followed redirect is signed for its own URL.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator, Generator
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import httpx
+
+from tally_protocol.binding import RequestBinding, canonical_host, canonical_host_header
+
+from .flow import ApContext
+from .response_check import AUTH_INFO_HEADER, Verdict, check_response
+
+if TYPE_CHECKING:
+    from .client import Client
+
+
+def binding_for_httpx(request: httpx.Request) -> RequestBinding:
+    """The binding of an httpx request whose body has been read."""
+    url = request.url
+    host_header = request.headers.get("Host")
+    if host_header:
+        host = canonical_host_header(host_header, url.scheme)
+    else:
+        host = canonical_host(url.scheme, url.host, url.port)
+    return RequestBinding.for_http(request.method, host, url.raw_path.decode("ascii"), request.content)
+
+
+def _judge(context: ApContext, response: httpx.Response, *, may_retry: bool) -> Verdict:
+    return check_response(
+        context, status=response.status_code, proof=response.headers.get(AUTH_INFO_HEADER),
+        body=response.content, retry_after=response.headers.get("Retry-After"), may_retry=may_retry,
+    )
+
+
+class TallyHttpxAuth(httpx.Auth):
+    """``httpx.Client(auth=client.httpx_auth("api@EXAMPLE.TEST"))``."""
+
+    requires_request_body = True
+    requires_response_body = True
+
+    def __init__(self, client: Client, service: str | None = None) -> None:
+        self.client = client
+        self.service = service
+
+    def __repr__(self) -> str:
+        return f"TallyHttpxAuth(service={self.service!r})"
+
+    def _target(self, request: httpx.Request) -> tuple[str, RequestBinding]:
+        return self.client.service_for(str(request.url), self.service), binding_for_httpx(request)
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        service, binding = self._target(request)
+        context = self.client.sign(service, binding)
+        request.headers["Authorization"] = context.authorization
+        response = yield request
+        verdict = _judge(context, response, may_retry=True)
+        if verdict.retry is None:
+            return
+        context = self.client.sign_retry(service, binding, verdict)
+        request.headers["Authorization"] = context.authorization
+        response = yield request
+        _judge(context, response, may_retry=False)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        service, binding = self._target(request)
+        context = await anyio.to_thread.run_sync(functools.partial(self.client.sign, service, binding))
+        request.headers["Authorization"] = context.authorization
+        response = yield request
+        verdict = _judge(context, response, may_retry=True)
+        if verdict.retry is None:
+            return
+        context = await anyio.to_thread.run_sync(
+            functools.partial(self.client.sign_retry, service, binding, verdict)
+        )
+        request.headers["Authorization"] = context.authorization
+        response = yield request
+        _judge(context, response, may_retry=False)

@@ -1,0 +1,62 @@
+"""What the client does with a relying service's answer: accept, retry once, or raise.
+
+Rules this file keeps (shared by ``Client.request`` and both plug-ins):
+
+* a response carrying ``Authentication-Info`` is the application's answer,
+  whatever its status: it is returned only when the proof checks out for this
+  request, this status and these body bytes, else ``MutualAuthFailed``;
+* a response without the proof is never returned.  When it is an error
+  (status >= 400) with a JSON tallystick error body, it is the auth layer's
+  refusal and becomes the typed error; otherwise ``MutualAuthFailed``;
+* of the refusals, two may be retried once: ``TicketError`` ("get a new
+  ticket") and ``ClockSkew`` carrying ``server_time`` ("correct your clock").
+  ``RequestRejected`` (replay, binding) is raised: the same request cannot
+  succeed.  A 503 ``StoreUnavailable`` keeps ``retry_after`` for the caller.
+
+No I/O here: the caller applies the verdict (drop the ticket, set the offset).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from tally_protocol.errors import ClockSkew, TicketError
+
+from .flow import ApContext
+from .wire_errors import error_from_body
+
+AUTH_INFO_HEADER = "Authentication-Info"
+
+
+class Retry(enum.Enum):
+    NEW_TICKET = "new-ticket"
+    CORRECT_CLOCK = "correct-clock"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``retry`` is ``None`` when the response is accepted (its proof checked out)."""
+
+    retry: Retry | None = None
+    server_time: int | None = None
+
+
+ACCEPT = Verdict()
+
+
+def check_response(context: ApContext, *, status: int, proof: str | None, body: bytes,
+                   retry_after: str | None = None, may_retry: bool = True) -> Verdict:
+    """Judge one response to a request signed with ``context``; raise when it cannot be used."""
+    if proof is None and status >= 400:
+        err = error_from_body(body, retry_after)
+        if err is not None:
+            if may_retry and isinstance(err, ClockSkew):
+                server_time = err.data.get("server_time")
+                if isinstance(server_time, int) and not isinstance(server_time, bool):
+                    return Verdict(Retry.CORRECT_CLOCK, server_time)
+            if may_retry and isinstance(err, TicketError):
+                return Verdict(Retry.NEW_TICKET)
+            raise err
+    context.check_reply(proof, status=status, body=body)
+    return ACCEPT
