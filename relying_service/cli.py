@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from tally_protocol.errors import ConfigurationError
 from tally_runtime.cli_errors import TallyGroup
 from tally_runtime.keytab_file import read_keytab
 from tally_runtime.logs import configure
-from tally_runtime.redis_store import EMBEDDED_NOTICE
 from tally_runtime.settings import Settings
 
 from .demo_app import create_demo_app
@@ -52,8 +50,7 @@ def serve(keytab: Path, host: str, port: int, workers: int | None) -> None:
         # another worker would be accepted.
         if workers not in (None, 1):
             raise ConfigurationError("the embedded store is per process; set TALLY_REDIS_URL to run several workers")
-        workers = 1
-        logging.getLogger("tally.service").warning(EMBEDDED_NOTICE)
+        workers = 1  # each worker's app announces the embedded store in the log
     keytab = keytab.expanduser().resolve()
     service, keyset = read_keytab(keytab)  # fail here, with one clear line, rather than in each worker
     click.echo(f"service {service} (key versions {keyset.versions}) on http://{host}:{port}", err=True)

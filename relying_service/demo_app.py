@@ -1,7 +1,8 @@
 """The demo relying service: a few routes behind ``TicketAuth``.
 
 * ``GET /whoami`` -> ``{"principal": "alice@REALM"}``
-* ``POST /echo`` -> the request body, with its content type
+* ``POST /echo`` -> the request body, with its content type (PUT and PATCH too,
+  so a method swapped in transit meets the verifier, not a 405)
 * ``GET /healthz`` -> 200 (unauthenticated, the process is up)
 * ``GET /readyz`` -> 200, or 503 when the replay store does not answer
 """
@@ -56,7 +57,7 @@ def create_demo_app(
     def whoami() -> Response:
         return jsonify(principal=auth.principal)
 
-    @app.post("/echo")
+    @app.route("/echo", methods=["POST", "PUT", "PATCH"])
     @auth.required
     def echo() -> Response:
         return Response(request.get_data(), content_type=request.content_type or "application/octet-stream")

@@ -273,3 +273,9 @@ def test_state_lives_in_app_extensions(custom_app: tuple[Flask, TicketAuth]) -> 
     app, auth = custom_app
     assert isinstance(app.extensions[EXTENSION_KEY].verifier, Verifier)
     assert not hasattr(auth, "app")
+
+
+def test_request_whose_method_was_swapped_is_refused_naming_the_method(demo: FlaskClient, realm: MemoryRealm,
+                                                                       cred: Credential) -> None:
+    r = call(demo, realm.authorize(cred, "POST", "/echo", b"pay 10"), "PUT", "/echo", b"pay 10")
+    assert (r.status_code, r.get_json()["component"]) == (401, "method")
