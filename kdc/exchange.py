@@ -15,7 +15,16 @@ from tally_protocol.codes import TgsOptions, TicketFlags
 from tally_protocol.crypto import x25519_public_key, x25519_shared_secret
 from tally_protocol.errors import ClockSkew, IntegrityError, PolicyRefused, PreauthFailed, WrongRealm
 from tally_protocol.keys import KEY_SIZE, Key, Keyset
-from tally_protocol.messages import AsReply, AsRequest, EncKdcRepPart, EncTicketPart, TgsReply, TgsRequest, TgsRequestBody, Ticket
+from tally_protocol.messages import (
+    AsReply,
+    AsRequest,
+    EncKdcRepPart,
+    EncTicketPart,
+    TgsReply,
+    TgsRequest,
+    TgsRequestBody,
+    Ticket,
+)
 from tally_protocol.messages.ticket import TICKET_ID_SIZE
 from tally_protocol.principal import Principal
 from tally_protocol.replay import replay_key, replay_ttl_ms

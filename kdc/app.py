@@ -1,0 +1,124 @@
+"""The KDC's Flask app factory.
+
+``create_app`` reads the environment once (``Settings``), resolves every
+policy from ``app.config`` (keys prefixed ``TALLY_``, defaults set with
+``setdefault`` so tests and deployments override them), and keeps all state
+in ``app.extensions["tally_kdc"]``.  Under gunicorn the factory runs in each
+worker after fork, so every worker opens its own Redis connection.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from tally_protocol import Random
+from tally_protocol.errors import ConfigurationError
+from tally_protocol.keys import PasswordParams
+from tally_protocol.principal import Principal
+from tally_protocol.verify import VerifyPolicy
+from tally_runtime.http_errors import install_error_handlers
+from tally_runtime.logs import configure
+from tally_runtime.redis_store import connect
+from tally_runtime.replay_cache import RedisReplayCache
+from tally_runtime.settings import Settings
+
+from .exchange import TicketPolicy
+from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
+from .master_key import MasterKey, load_master_key_file
+from .principal_db import PrincipalDB
+from .state import EXTENSION, KdcState
+from .views import health, kdc_api
+
+#: Protocol messages are a few hundred bytes; anything near this is abuse.
+MAX_BODY = 64 * 1024
+
+_TICKETS, _RATE, _LOCKOUT, _VERIFY = TicketPolicy(), RateLimitPolicy(), LockoutPolicy(), VerifyPolicy()
+_INT_DEFAULTS: Mapping[str, int] = {
+    "TALLY_TGT_LIFETIME_S": _TICKETS.tgt_lifetime_s,
+    "TALLY_RENEWABLE_LIFETIME_S": _TICKETS.renewable_lifetime_s,
+    "TALLY_SERVICE_TICKET_LIFETIME_S": _TICKETS.service_ticket_lifetime_s,
+    "TALLY_RATE_LIMIT_REQUESTS": _RATE.requests,
+    "TALLY_RATE_LIMIT_WINDOW_S": _RATE.window_s,
+    "TALLY_LOCKOUT_THRESHOLD": _LOCKOUT.threshold,
+    "TALLY_LOCKOUT_WINDOW_S": _LOCKOUT.window_s,
+    "TALLY_LOCKOUT_DURATION_S": _LOCKOUT.duration_s,
+    "TALLY_REPLAY_MARGIN_S": _VERIFY.replay_margin_s,
+}
+
+
+def _positive(config: Mapping[str, Any], name: str, *, allow_zero: bool = False) -> int:
+    value = config[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
+        raise ConfigurationError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} whole number")
+    return value
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    redis_client: redis.Redis | None = None,
+    master_key: MasterKey | None = None,
+    clock: Callable[[], float] = time.time,
+    rng: Random = os.urandom,
+) -> Flask:
+    settings = settings if settings is not None else Settings.from_env()
+    app = Flask(__name__)
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config.setdefault("TALLY_REALM", settings.realm)
+    app.config.setdefault("TALLY_MAX_SKEW_S", settings.max_skew_s)
+    app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None (unlimited), so not setdefault
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    #: Argon2id cost of decoy parameters; must match what admins create principals with.
+    app.config.setdefault("TALLY_PASSWORD_PARAMS", PasswordParams)
+    for name, default in _INT_DEFAULTS.items():
+        app.config.setdefault(name, default)
+
+    realm = app.config["TALLY_REALM"]
+    if not realm:
+        raise ConfigurationError("no realm: set TALLY_REALM")
+    realm = Principal.tgs(str(realm)).realm
+    cfg = app.config
+    ticket_policy = TicketPolicy(
+        tgt_lifetime_s=_positive(cfg, "TALLY_TGT_LIFETIME_S"),
+        renewable_lifetime_s=_positive(cfg, "TALLY_RENEWABLE_LIFETIME_S", allow_zero=True),
+        service_ticket_lifetime_s=_positive(cfg, "TALLY_SERVICE_TICKET_LIFETIME_S"),
+    )
+    verify_policy = VerifyPolicy(max_skew_s=_positive(cfg, "TALLY_MAX_SKEW_S"),
+                                 replay_margin_s=_positive(cfg, "TALLY_REPLAY_MARGIN_S", allow_zero=True))
+    lockout_policy = LockoutPolicy(_positive(cfg, "TALLY_LOCKOUT_THRESHOLD"), _positive(cfg, "TALLY_LOCKOUT_WINDOW_S"),
+                                   _positive(cfg, "TALLY_LOCKOUT_DURATION_S"))
+    rate_policy = RateLimitPolicy(_positive(cfg, "TALLY_RATE_LIMIT_REQUESTS"), _positive(cfg, "TALLY_RATE_LIMIT_WINDOW_S"))
+
+    store = redis_client if redis_client is not None else connect(settings.redis_url)
+    master = master_key if master_key is not None else load_master_key_file(settings.master_key_file)
+    app.extensions[EXTENSION] = KdcState(
+        realm=realm,
+        redis=store,
+        db=PrincipalDB(store, realm, master, clock, rng, password_params=cfg["TALLY_PASSWORD_PARAMS"]),
+        lockout=Lockout(store, realm, lockout_policy, clock, rng),
+        rate_limiter=RateLimiter(store, rate_policy, clock),
+        replay_cache=RedisReplayCache(store),
+        ticket_policy=ticket_policy,
+        verify_policy=verify_policy,
+        clock=clock,
+        rng=rng,
+    )
+
+    configure()
+    install_error_handlers(app)
+    if cfg["TALLY_TRUST_FORWARDED"]:
+        # Behind one reverse proxy: the rate limiter and audit log see the real client address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    app.register_blueprint(kdc_api)
+    app.register_blueprint(health)
+    return app

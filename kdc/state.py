@@ -1,0 +1,39 @@
+"""What a KDC app instance holds, kept in ``app.extensions["tally_kdc"]`` (never a global)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+
+from tally_protocol import Random
+from tally_protocol.verify import VerifyPolicy
+from tally_runtime.replay_cache import RedisReplayCache
+
+from .exchange import TicketPolicy
+from .lockout import Lockout, RateLimiter
+from .principal_db import PrincipalDB
+
+EXTENSION = "tally_kdc"
+
+
+@dataclass(frozen=True)
+class KdcState:
+    realm: str
+    redis: redis.Redis
+    db: PrincipalDB
+    lockout: Lockout
+    rate_limiter: RateLimiter
+    replay_cache: RedisReplayCache
+    ticket_policy: TicketPolicy
+    verify_policy: VerifyPolicy
+    clock: Callable[[], float]
+    rng: Random
+
+
+def kdc_state(app: Flask | None = None) -> KdcState:
+    state = (app or current_app).extensions[EXTENSION]
+    assert isinstance(state, KdcState)
+    return state

@@ -1,0 +1,196 @@
+"""The KDC's HTTP endpoints: thin wrappers around the pure exchanges in ``exchange.py``.
+
+Order of checks in the AS exchange (each line stops an attack):
+
+1. rate limit per client address (before parsing: floods cost one INCR)
+2. parse (``MalformedMessage`` -> 400)
+3. realm, then lockout for the claimed name (known or not)
+4. look up the client; an unknown name gets a decoy key, so it fails in
+   ``check_preauth`` on the same code path as a wrong key (PREAUTH_FAILED)
+5. pre-authentication (failures counted for lockout), clock skew
+6. replay claim of the pre-authentication (a captured AS request is refused)
+7. disabled? (only revealed to someone who proved the key)
+8. issue the TGT under the TGS's current key
+
+The TGS exchange verifies the TGT with the relying services' verifier, claims
+the authenticator, then re-checks the client (a disabled client's TGT buys no
+new tickets) and the requested service.  Every issuance and refusal is
+audited with names and codes only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from tally_protocol.codes import TgsOptions
+from tally_protocol.encoding import b64decode, b64encode
+from tally_protocol.errors import (
+    InvalidRequest,
+    PreauthFailed,
+    PrincipalDisabled,
+    TallyError,
+    UnknownService,
+    WrongRealm,
+)
+from tally_protocol.keys import Key
+from tally_protocol.messages import AsReply, AsRequest, TgsReply, TgsRequest
+from tally_protocol.principal import Principal
+from tally_protocol.replay import claim_or_reject
+from tally_runtime.logs import audit
+from tally_runtime.redis_store import ping
+
+from .exchange import check_preauth, check_tgs_request, issue_service_ticket, issue_tgt
+from .openapi import openapi_document
+from .records import PrincipalKind
+from .state import KdcState, kdc_state
+
+kdc_api = Blueprint("kdc_api", __name__)
+health = Blueprint("health", __name__)
+
+
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _audit(event: str, outcome: str, **fields: Any) -> None:
+    audit(event, outcome, address=_address(), **{k: v for k, v in fields.items() if v is not None})
+
+
+def _json_object() -> dict[str, Any]:
+    # force=True: the body is JSON whatever the Content-Type says; a 413 from
+    # MAX_CONTENT_LENGTH is raised by werkzeug before any parsing.
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+def _field(name: str) -> bytes:
+    value = _json_object().get(name)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"missing field {name!r} (a base64url string)")
+    return b64decode(value)
+
+
+@kdc_api.before_request
+def _rate_limit() -> None:
+    try:
+        kdc_state().rate_limiter.hit(_address())
+    except TallyError as err:
+        _audit("kdc.refuse", "refused", endpoint=request.path, error=str(err.code))
+        raise
+
+
+def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> AsReply:
+    now = state.clock()
+    client, db = as_req.client, state.db
+    if client.realm != state.realm:
+        raise WrongRealm(expected=state.realm)
+    name = str(client)
+    state.lockout.check(name)
+    record = db.find(client)
+    if record is not None and record.kind is not PrincipalKind.TGS:
+        # Clients seal with kvno 0, "the current key" (Kerberos omits the kvno).
+        client_key = Key(db.unwrap_current(record).material, 0)
+    else:
+        record, client_key = None, db.decoy_key(client)
+    try:
+        checked = check_preauth(as_req, client_key, now=now, verify=state.verify_policy)
+    except PreauthFailed:
+        state.lockout.record_failure(name)
+        raise
+    if record is None:  # unreachable without the realm's decoy secret; never issue for a decoy
+        raise PreauthFailed()
+    claim_or_reject(state.replay_cache, checked.replay_key, checked.replay_ttl_ms)
+    state.lockout.record_success(name)
+    if record.disabled:
+        raise PrincipalDisabled()
+    return issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=db.current_key(db.tgs),
+                     policy=state.ticket_policy, now=now, rng=state.rng)
+
+
+@kdc_api.post("/v1/as")
+def as_exchange() -> dict[str, str]:
+    state = kdc_state()
+    client: Principal | None = None
+    try:
+        as_req_bytes = _field("as_req")
+        as_req = AsRequest.from_bytes(as_req_bytes)
+        client = as_req.client
+        reply = _as_exchange(state, as_req, as_req_bytes)
+    except TallyError as err:
+        _audit("as.refuse", "refused", principal=str(client) if client else None, error=str(err.code))
+        raise
+    _audit("as.issue", "success", principal=str(client), service=str(state.db.tgs),
+           kvno=reply.ticket.kvno)
+    return {"as_rep": b64encode(reply.to_bytes())}
+
+
+def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) -> TgsReply:
+    now, db = state.clock(), state.db
+    tgs_keys = db.keyset(db.tgs)
+    verified, body = check_tgs_request(tgs_req, realm=state.realm, tgs_keys=tgs_keys, now=now,
+                                       verify=state.verify_policy)
+    seen.update(principal=str(verified.client), service=str(body.service))
+    claim_or_reject(state.replay_cache, verified.replay_key, verified.replay_ttl_ms)
+    client = db.find(verified.client) if verified.client.realm == state.realm else None
+    if client is None or client.disabled:
+        raise PrincipalDisabled("client principal is disabled or no longer exists")
+    if body.options & TgsOptions.RENEW or body.service == db.tgs:
+        service_key = tgs_keys.current  # the exchange refuses a TGS target without RENEW
+    else:
+        if body.service.realm != state.realm:
+            raise WrongRealm("cross-realm tickets are not supported", expected=state.realm)
+        service = db.find(body.service)
+        if service is None or service.kind is not PrincipalKind.SERVICE:
+            raise UnknownService()
+        if service.disabled:
+            raise PrincipalDisabled("service principal is disabled")
+        service_key = db.unwrap_current(service)
+    return issue_service_ticket(verified, body, service_key=service_key, policy=state.ticket_policy,
+                                now=now, rng=state.rng)
+
+
+@kdc_api.post("/v1/tgs")
+def tgs_exchange() -> dict[str, str]:
+    state = kdc_state()
+    seen: dict[str, str] = {}
+    try:
+        tgs_req = TgsRequest.from_bytes(_field("tgs_req"))
+        reply = _tgs_exchange(state, tgs_req, seen)
+    except TallyError as err:
+        _audit("tgs.refuse", "refused", **seen, error=str(err.code))
+        raise
+    _audit("tgs.issue", "success", **seen, kvno=reply.ticket.kvno)
+    return {"tgs_rep": b64encode(reply.to_bytes())}
+
+
+@kdc_api.post("/v1/as/params")
+def password_params() -> dict[str, Any]:
+    state = kdc_state()
+    name = _json_object().get("principal")
+    if not isinstance(name, str):
+        raise InvalidRequest("missing field 'principal' (a string)")
+    return state.db.password_params(Principal.parse(name, default_realm=state.realm)).to_dict()
+
+
+@health.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz")
+def readyz() -> Response:
+    if ping(kdc_state().redis):
+        return jsonify({"status": "ready"})
+    response = jsonify({"status": "unavailable", "error": "STORE_UNAVAILABLE"})
+    response.status_code = 503
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+@health.get("/openapi.json")
+def openapi() -> dict[str, Any]:
+    return openapi_document(kdc_state().realm)
