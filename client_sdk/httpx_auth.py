@@ -10,8 +10,10 @@ Rules this file keeps:
   streamed httpx body is signed exactly as sent; ``requires_response_body``:
   the proof covers the response body;
 * the same verdicts as the ``requests`` plug-in (``response_check``): an
-  unproven response raises, at most one retry.  httpx runs the flow for each
-  redirect hop, so a followed redirect is signed for its own URL.
+  unproven response raises, at most one retry;
+* httpx follows redirects inside the auth flow, re-sending this request's
+  authenticator to the new URL: such an answer cannot be authenticated and is
+  refused (``MutualAuthFailed``).  Use ``follow_redirects=False`` (the default).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import anyio.to_thread
 import httpx
 
 from tally_protocol.binding import RequestBinding, canonical_host, canonical_host_header
+from tally_protocol.errors import MutualAuthFailed
 
 from .flow import ApContext
 from .response_check import AUTH_INFO_HEADER, Verdict, check_response
@@ -43,7 +46,12 @@ def binding_for_httpx(request: httpx.Request) -> RequestBinding:
     return RequestBinding.for_http(request.method, host, url.raw_path.decode("ascii"), request.content)
 
 
-def _judge(context: ApContext, response: httpx.Response, *, may_retry: bool) -> Verdict:
+def _judge(context: ApContext, request: httpx.Request, response: httpx.Response, *, may_retry: bool) -> Verdict:
+    if response.request is not request:
+        raise MutualAuthFailed(
+            "httpx followed a redirect with an authenticator signed for another URL; the answer is not "
+            "authenticated: use follow_redirects=False"
+        )
     return check_response(
         context, status=response.status_code, proof=response.headers.get(AUTH_INFO_HEADER),
         body=response.content, retry_after=response.headers.get("Retry-After"), may_retry=may_retry,
@@ -66,25 +74,32 @@ class TallyHttpxAuth(httpx.Auth):
     def _target(self, request: httpx.Request) -> tuple[str, RequestBinding]:
         return self.client.service_for(str(request.url), self.service), binding_for_httpx(request)
 
+    # Overriding the *_auth_flow methods skips httpx's own handling of the
+    # requires_* flags, so the bodies are read here.
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.read()
         service, binding = self._target(request)
         context = self.client.sign(service, binding)
         request.headers["Authorization"] = context.authorization
         response = yield request
-        verdict = _judge(context, response, may_retry=True)
+        response.read()
+        verdict = _judge(context, request, response, may_retry=True)
         if verdict.retry is None:
             return
         context = self.client.sign_retry(service, binding, verdict)
         request.headers["Authorization"] = context.authorization
         response = yield request
-        _judge(context, response, may_retry=False)
+        response.read()
+        _judge(context, request, response, may_retry=False)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await request.aread()
         service, binding = self._target(request)
         context = await anyio.to_thread.run_sync(functools.partial(self.client.sign, service, binding))
         request.headers["Authorization"] = context.authorization
         response = yield request
-        verdict = _judge(context, response, may_retry=True)
+        await response.aread()
+        verdict = _judge(context, request, response, may_retry=True)
         if verdict.retry is None:
             return
         context = await anyio.to_thread.run_sync(
@@ -92,4 +107,5 @@ class TallyHttpxAuth(httpx.Auth):
         )
         request.headers["Authorization"] = context.authorization
         response = yield request
-        _judge(context, response, may_retry=False)
+        await response.aread()
+        _judge(context, request, response, may_retry=False)
