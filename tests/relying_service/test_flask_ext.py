@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,12 +164,19 @@ def test_unreachable_redis_url_gives_503_and_not_ready(realm: MemoryRealm, cred:
     assert (ready.status_code, ready.get_json()) == (503, {"status": "unavailable", "error": "STORE_UNAVAILABLE"})
 
 
-def test_without_redis_url_the_embedded_store_is_used_and_announced(keytab: Path,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="tally.service"):
+def test_without_redis_url_the_embedded_store_is_used_and_announced(keytab: Path) -> None:
+    # A handler on the logger itself: other tests may have made "tally" stop propagating to caplog's root handler.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tally.service")
+    logger.addHandler(handler)
+    try:
         app = create_demo_app(keytab_path=keytab, test_config={"TALLY_REDIS_URL": None})
+    finally:
+        logger.removeHandler(handler)
     assert app.extensions[EXTENSION_KEY].store is not None
-    assert any("nothing is persisted" in r.getMessage() for r in caplog.records)
+    assert any("nothing is persisted" in r.getMessage() for r in records)
 
 
 def test_unset_config_falls_back_to_the_environment(keytab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
