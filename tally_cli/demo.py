@@ -8,6 +8,7 @@ step behaved as the protocol says it must.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -19,11 +20,12 @@ from typing import Any
 
 import click
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tally_protocol.binding import RequestBinding, canonical_host
 from tally_protocol.principal import Principal
 from tally_runtime.keytab_file import write_keytab
+from tally_runtime.logs import configure
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect
 from tally_runtime.settings import Settings
 
@@ -34,10 +36,17 @@ class DemoFailed(click.ClickException):
     pass
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """The demo narrates each request itself; access lines would only interleave."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 @contextmanager
 def _serving(app: Any) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port in a daemon thread; yields its base URL."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -73,6 +82,8 @@ def demo() -> None:
     from kdc.principal_db import PrincipalDB
     from relying_service.demo_app import create_demo_app
 
+    # Audit and refusal logs go to stderr as JSON in servers; here the steps say it.
+    configure(level=logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="tally-demo-"))
     click.echo(click.style("tallystick demo", bold=True) + f" (realm {REALM}, files in {workdir})")
     click.echo(f"    note: {EMBEDDED_NOTICE}")
@@ -100,7 +111,7 @@ def demo() -> None:
         client = Client(kdc_url, str(alice), key_file=workdir / "alice.key", services={api_url: "api"})
         tgt = client.login()
         _ok(f"ticket-granting ticket for {tgt.service}, valid until "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(tgt.endtime))}, flags {tgt.flags!r}")
+            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(tgt.endtime))}, flags {tgt.flags.name}")
 
         _step(3, "alice calls GET /whoami: TGS exchange for a service ticket, then an AP request")
         response = client.get(f"{api_url}/whoami")

@@ -58,7 +58,7 @@ def _aead(key: Key, usage: KeyUsage) -> AESGCMSIV:
     aead = key._derived.get(usage)
     if aead is None:
         aead = key._derived[usage] = AESGCMSIV(derive_usage_key(key, usage))
-    return aead  # type: ignore[no-any-return]
+    return aead
 
 
 def seal(key: Key, usage: KeyUsage, plaintext: bytes, *, nonce: bytes, context: bytes = b"") -> bytes:

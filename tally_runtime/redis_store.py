@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import fakeredis
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tally_protocol.errors import StoreUnavailable
 
@@ -18,7 +21,7 @@ from tally_protocol.errors import StoreUnavailable
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 2.0
 
-_EMBEDDED_SERVER: object | None = None
+_EMBEDDED_SERVER: fakeredis.FakeServer | None = None
 
 #: Every failure redis-py raises for an unreachable or misbehaving server.
 STORE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
@@ -29,17 +32,18 @@ EMBEDDED_NOTICE = "using the embedded in-process store: nothing is persisted (se
 def connect(url: str | None) -> redis.Redis:
     """A client for ``url``, or for the process's embedded store when ``url`` is None."""
     if url is None:
-        import fakeredis
-
         global _EMBEDDED_SERVER
         if _EMBEDDED_SERVER is None:
             _EMBEDDED_SERVER = fakeredis.FakeServer()
-        return fakeredis.FakeRedis(server=_EMBEDDED_SERVER)  # type: ignore[no-any-return]
+        return fakeredis.FakeRedis(server=_EMBEDDED_SERVER)
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
         health_check_interval=15,
+        # One immediate retry heals a pooled connection that Redis closed (restart,
+        # failover); no backoff loop, so an outage is a 503 within bounded time.
+        retry=Retry(NoBackoff(), 1),
     )
 
 

@@ -46,9 +46,9 @@ class Deployment:
         return result
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "tally_cli", *args], env=self.env, cwd=self.workdir,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "tally_cli", *args], env=self.env, cwd=self.workdir,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc
 
