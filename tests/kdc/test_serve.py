@@ -1,0 +1,108 @@
+"""gunicorn really runs: the factory is called in each worker after fork, and the KDC answers over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from click.testing import CliRunner
+
+from client_sdk.flow import finish_as_exchange, start_as_exchange
+from kdc.cli import admin_group, kdc_group
+from kdc.serve import gunicorn_options
+from tally_protocol.encoding import b64decode, b64encode
+from tally_protocol.errors import ConfigurationError
+from tally_protocol.keys import Key
+from tally_runtime.keytab_file import read_keytab
+from tests.kdc.conftest import REALM
+from tests.support.redis_proc import RedisProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
+
+
+@contextmanager
+def running(code: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_factory_runs_in_each_worker_after_fork(tmp_path: Path) -> None:
+    port = free_port()
+    code = ("from kdc.serve import serve_wsgi; from tests.kdc.wsgi_probe import factory; "
+            f"serve_wsgi(factory, host='127.0.0.1', port={port}, workers=2, threads=2)")
+    with running(code, port, tmp_path / "probe.log") as proc:
+        answer = requests.get(f"http://127.0.0.1:{port}/", timeout=5).json()
+    assert answer["built_in"] == answer["serving"] != proc.pid
+
+
+def test_kdc_serve_answers_an_as_exchange_under_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         redis_server: RedisProcess, real_redis: redis.Redis) -> None:
+    for name, value in (("TALLY_REDIS_URL", redis_server.url), ("TALLY_REALM", REALM),
+                        ("TALLY_MASTER_KEY_FILE", str(tmp_path / "master.key"))):
+        monkeypatch.setenv(name, value)
+    assert CliRunner().invoke(kdc_group, ["init"]).exit_code == 0
+    assert CliRunner().invoke(admin_group, ["add-client", "alice", "--key-out", str(tmp_path / "alice.key")]).exit_code == 0
+    alice, keys = read_keytab(tmp_path / "alice.key")
+
+    port = free_port()
+    code = f"from kdc.cli import kdc_group; kdc_group(['serve', '--port', '{port}', '--workers', '2'])"
+    with running(code, port, tmp_path / "kdc.log"):
+        base = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
+        pending = start_as_exchange(alice, Key(keys.current.material, 0), now=time.time(), rng=os.urandom)
+        response = requests.post(f"{base}/v1/as", json={"as_req": b64encode(pending.request_bytes)}, timeout=5)
+        assert response.status_code == 200, response.text
+        tgt = finish_as_exchange(pending, b64decode(response.json()["as_rep"]))
+        assert tgt.client == alice
+        bad = requests.post(f"{base}/v1/as", data=b"nonsense", timeout=5)
+        assert bad.status_code == 400 and bad.json()["error"] == "INVALID_REQUEST"
+    assert "Booting worker" in (tmp_path / "kdc.log").read_text()
+
+
+def test_kdc_serve_refuses_to_run_on_the_embedded_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TALLY_REALM", REALM)
+    result = CliRunner().invoke(kdc_group, ["serve"])
+    assert result.exit_code == 1 and "TALLY_REDIS_URL" in result.output
+
+
+def test_gunicorn_options_load_the_app_in_workers_and_bracket_ipv6() -> None:
+    options = gunicorn_options(host="::1", port=8750, workers=3, threads=1)
+    assert options["preload_app"] is False and options["bind"] == ["[::1]:8750"]
+    assert options["worker_class"] == "sync" and options["workers"] == 3
+    assert options["control_socket_disable"] is True  # a KDC and a service on one host must not share it
+    with pytest.raises(ConfigurationError):
+        gunicorn_options(host="127.0.0.1", port=0)
