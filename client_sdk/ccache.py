@@ -98,6 +98,11 @@ class CredentialCache:
 
     # -- writing -------------------------------------------------------------
 
+    def clear(self) -> None:
+        """Empty the cache in memory without reading or touching the file; the next write replaces it."""
+        self._loaded = True
+        self._client, self._kdc_url, self._creds = None, None, {}
+
     def initialize(self, client: Principal, kdc_url: str | None) -> None:
         """Start a fresh cache for ``client`` (as ``kinit`` does): old entries are dropped."""
         self._loaded = True

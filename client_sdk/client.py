@@ -121,7 +121,14 @@ class Client:
         if key_file is not None:
             keytab_principal, keyset = read_keytab(key_file)
             self._key = Key(keyset.current.material, CLIENT_KVNO)
-        cached_client = self._ccache.client if self._ccache is not None else None
+        cached_client: Principal | None = None
+        if self._ccache is not None:
+            try:
+                cached_client = self._ccache.client
+            except ConfigurationError:
+                if not self._can_login():
+                    raise
+                self._ccache.clear()  # a damaged cache is replaced by the next login, as kinit does
         self.principal = self._resolve_principal(principal, keytab_principal, cached_client)
         if keytab_principal is not None and keytab_principal != self.principal:
             raise ConfigurationError(f"the key file holds the key of {keytab_principal}, not {self.principal}")

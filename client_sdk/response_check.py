@@ -6,8 +6,9 @@ Rules this file keeps (shared by ``Client.request`` and both plug-ins):
   whatever its status: it is returned only when the proof checks out for this
   request, this status and these body bytes, else ``MutualAuthFailed``;
 * a response without the proof is never returned.  When it is an error
-  (status >= 400) with a JSON tallystick error body, it is the auth layer's
-  refusal and becomes the typed error; otherwise ``MutualAuthFailed``;
+  (status >= 400) with a JSON body carrying a tallystick error code, it is the
+  auth layer's refusal and becomes the typed error; otherwise (an application
+  or proxy answer stripped of its proof) ``MutualAuthFailed``;
 * of the refusals, two may be retried once: ``TicketError`` ("get a new
   ticket") and ``ClockSkew`` carrying ``server_time`` ("correct your clock").
   ``RequestRejected`` (replay, binding) is raised: the same request cannot
@@ -49,7 +50,7 @@ def check_response(context: ApContext, *, status: int, proof: str | None, body: 
                    retry_after: str | None = None, may_retry: bool = True) -> Verdict:
     """Judge one response to a request signed with ``context``; raise when it cannot be used."""
     if proof is None and status >= 400:
-        err = error_from_body(body, retry_after)
+        err = error_from_body(body, retry_after, known_only=True)
         if err is not None:
             if may_retry and isinstance(err, ClockSkew):
                 server_time = err.data.get("server_time")

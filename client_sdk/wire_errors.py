@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tally_protocol.codes import ErrorCode
 from tally_protocol.errors import TallyError, error_from_code
 
 #: Keys of an error body that are not extra data.
 _RESERVED = ("error", "message", "code")
+_KNOWN_CODES = frozenset(code.value for code in ErrorCode)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -25,18 +27,20 @@ def json_object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def error_from_body(body: bytes, retry_after: str | None = None) -> TallyError | None:
+def error_from_body(body: bytes, retry_after: str | None = None, *, known_only: bool = False) -> TallyError | None:
     """The typed error a JSON error body carries, or ``None`` when it carries none.
 
     ``retry_after`` is the ``Retry-After`` header (seconds), kept as
-    ``data["retry_after"]`` when the body does not already say.
+    ``data["retry_after"]`` when the body does not already say.  With
+    ``known_only`` a code tallystick does not define yields ``None``: such a
+    body did not come from a tallystick auth layer.
     """
     try:
         doc = json_object(body)
     except (ValueError, TypeError, RecursionError):
         return None
     code = doc.get("error")
-    if not isinstance(code, str):
+    if not isinstance(code, str) or (known_only and code not in _KNOWN_CODES):
         return None
     message = doc.get("message")
     data = {k: v for k, v in doc.items() if k not in _RESERVED}

@@ -70,11 +70,11 @@ class FakeClock:
         self.now += seconds
 
 
-def _error(err: TallyError, *, challenge: bool = False) -> Answer:
+def _error(err: TallyError, *, challenge: bool = False, retry_after: int = 1) -> Answer:
     """What ``tally_runtime.http_errors.error_response`` sends, without Flask."""
     headers = dict(JSON)
     if err.status_hint in (429, 503):
-        headers["Retry-After"] = str(err.data.get("retry_after", 1))
+        headers["Retry-After"] = str(err.data.get("retry_after", retry_after))
     if challenge and err.status_hint == 401:
         headers["WWW-Authenticate"] = f'Tally realm="{REALM}", error="{err.code}"'
     return err.status_hint, headers, json.dumps(err.to_dict()).encode()
@@ -181,7 +181,7 @@ class Realm:
         binding = RequestBinding.for_http(method, host, path, body)
         try:
             if self.store_down:
-                raise StoreUnavailable(retry_after=7)
+                return _error(StoreUnavailable(), retry_after=7)  # Retry-After header only, as http_errors does
             verified = verify_ap_request(
                 parse_authorization(headers.get("Authorization")), service=API, keyset=self.service_keys[API],
                 binding=binding, now=self.service_now(), policy=self.verify,

@@ -123,3 +123,21 @@ def test_kdc_clock_skew_twice_raises_clock_skew(client: Client, realm: Realm, cl
 
 def test_principal_object_is_accepted(alice_key_file: Path) -> None:
     assert Client(KDC_URL, Principal("alice", "EXAMPLE.TEST"), key_file=alice_key_file).principal == ALICE
+
+
+def test_login_with_the_key_replaces_a_corrupt_cache(realm: Realm, mocked: responses.RequestsMock,
+                                                     alice_key_file: Path, ccache_path: Path,
+                                                     clock: FakeClock) -> None:
+    ccache_path.parent.mkdir(parents=True)
+    ccache_path.write_text("{ damaged")
+    ccache_path.chmod(0o600)
+    tgt = Client(KDC_URL, key_file=alice_key_file, ccache=ccache_path, clock=clock).login()
+    assert CredentialCache(ccache_path).get(TGS) == tgt
+
+
+def test_corrupt_cache_without_a_key_is_a_configuration_error(ccache_path: Path) -> None:
+    ccache_path.parent.mkdir(parents=True)
+    ccache_path.write_text("{ damaged")
+    ccache_path.chmod(0o600)
+    with pytest.raises(ConfigurationError, match="corrupt"):
+        Client(KDC_URL, ccache=ccache_path)

@@ -176,3 +176,9 @@ def test_store_unavailable_is_raised_with_retry_after(client: Client, realm: Rea
     with pytest.raises(StoreUnavailable) as caught:
         client.get(f"{SERVICE_URL}/whoami")
     assert caught.value.data["retry_after"] == 7
+
+
+def test_app_error_stripped_of_its_proof_is_mutual_auth_failed(client: Client, realm: Realm) -> None:
+    realm.drop_proof = True  # a 404 whose JSON body carries no tallystick code
+    with pytest.raises(MutualAuthFailed, match="no mutual-authentication proof"):
+        client.get(f"{SERVICE_URL}/nothing-here")
