@@ -81,7 +81,11 @@ def init(ctx: click.Context, realm: str | None, master_key_file: Path | None) ->
     db = PrincipalDB(store, realm, master)
     if db.realm_exists():
         raise AlreadyExists(f"realm {realm} already exists in the store")
-    write_secret(path, master.to_bytes())  # AlreadyExists: never clobber a master key
+    try:
+        write_secret(path, master.to_bytes())
+    except AlreadyExists:  # never clobber a master key: it may be the only copy of a realm's keys
+        raise AlreadyExists(f"master key file {path} already exists; refusing to overwrite it (if no realm uses "
+                            "it, move it away, or pass --master-key-file)") from None
     try:
         db.init_realm()
     except BaseException:
@@ -154,13 +158,16 @@ def _db(ctx: click.Context) -> PrincipalDB:
     return db
 
 
+def _interactive() -> bool:
+    return click.get_text_stream("stdin").isatty()
+
+
 def _read_password() -> str:
     """A hidden prompt with confirmation on a terminal; one line of stdin otherwise (scripts)."""
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
+    if _interactive():
         password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
     else:
-        password = stdin.readline().rstrip("\r\n")
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
     if not password:
         raise InvalidRequest("empty password")
     return password

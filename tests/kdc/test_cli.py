@@ -60,7 +60,8 @@ def test_init_writes_a_0600_master_key_and_creates_the_realm(env: Path, real_red
 
 
 def test_init_with_the_embedded_store_warns_it_is_not_persistent(env: Path) -> None:
-    result = CliRunner().invoke(kdc_group, ["init", "--realm", REALM])
+    # The embedded store is shared by the whole process: a realm no other test uses.
+    result = CliRunner().invoke(kdc_group, ["init", "--realm", "EMBEDDED-INIT.TEST"])
     assert result.exit_code == 0 and "non-persistent" in result.stderr
 
 
@@ -109,6 +110,25 @@ def test_add_client_with_password_from_stdin(initialised: redis.Redis, env: Path
     db = db_of(initialised, env)
     assert db.current_key("bob").material == derive_password_key("correct horse", db.password_params("bob"))
     assert "correct horse" not in result.output
+
+
+def test_add_client_with_password_prompts_twice_on_a_terminal(initialised: redis.Redis, env: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kdc.cli._interactive", lambda: True)
+    result = run(admin_group, initialised, "add-client", "bob", "--password", input="s3cret\ns3cret\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
+    assert "s3cret" not in result.output
+    db = db_of(initialised, env)
+    assert db.current_key("bob").material == derive_password_key("s3cret", db.password_params("bob"))
+
+
+def test_mismatched_password_confirmation_adds_nothing(initialised: redis.Redis, env: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kdc.cli._interactive", lambda: True)
+    result = run(admin_group, initialised, "add-client", "bob", "--password", input="one\ntwo\n")
+    assert result.exit_code != 0 and "do not match" in result.output
+    assert db_of(initialised, env).find("bob") is None
 
 
 def test_add_client_needs_exactly_one_key_source(initialised: redis.Redis) -> None:

@@ -56,7 +56,9 @@ def test_stored_record_holds_no_plaintext_key(db: PrincipalDB, any_redis: redis.
 def test_record_copied_to_another_name_does_not_unwrap(db: PrincipalDB, any_redis: redis.Redis) -> None:
     db.add_service("api")
     db.add_service("other")
-    any_redis.set(f"tally:{{{REALM}}}:p:other", any_redis.get(f"tally:{{{REALM}}}:p:api").replace(b'"api"', b'"other"'))
+    raw = any_redis.get(f"tally:{{{REALM}}}:p:api")
+    assert isinstance(raw, bytes)
+    any_redis.set(f"tally:{{{REALM}}}:p:other", raw.replace(b'"api"', b'"other"'))
     with pytest.raises(ConfigurationError):
         db.keyset("other")
 
