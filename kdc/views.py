@@ -114,17 +114,16 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> AsR
 @kdc_api.post("/v1/as")
 def as_exchange() -> dict[str, str]:
     state = kdc_state()
-    client: Principal | None = None
+    seen: dict[str, str] = {}
     try:
         as_req_bytes = _field("as_req")
         as_req = AsRequest.from_bytes(as_req_bytes)
-        client = as_req.client
+        seen.update(principal=str(as_req.client), service=str(as_req.service))
         reply = _as_exchange(state, as_req, as_req_bytes)
     except TallyError as err:
-        _audit("as.refuse", "refused", principal=str(client) if client else None, error=str(err.code))
+        _audit("as.refuse", "refused", **seen, error=str(err.code))
         raise
-    _audit("as.issue", "success", principal=str(client), service=str(state.db.tgs),
-           kvno=reply.ticket.kvno)
+    _audit("as.issue", "success", **seen, kvno=reply.ticket.kvno)
     return {"as_rep": b64encode(reply.to_bytes())}
 
 

@@ -137,7 +137,7 @@ def test_issuance_and_refusals_are_audited_without_secrets(realm: Realm, audit_e
     assert events == [
         ("as.issue", "success", str(realm.alice), f"krbtgt/{REALM}@{REALM}", None),
         ("as.issue", "success", str(realm.alice), f"krbtgt/{REALM}@{REALM}", None),
-        ("as.refuse", "refused", f"ghost@{REALM}", None, "PREAUTH_FAILED"),
+        ("as.refuse", "refused", f"ghost@{REALM}", f"krbtgt/{REALM}@{REALM}", "PREAUTH_FAILED"),
         ("tgs.issue", "success", str(realm.alice), str(realm.api), None),
         ("tgs.refuse", "refused", str(realm.alice), f"nope@{REALM}", "UNKNOWN_SERVICE"),
     ]
