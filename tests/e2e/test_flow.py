@@ -110,3 +110,14 @@ def test_disabled_client_can_neither_log_in_nor_get_service_tickets(deployment: 
         _client(d, "carol").login()
     refused = d.tally("login", "carol", "--key-file", "carol.key", "--kdc", d.kdc_url, check=False)
     assert refused.returncode != 0 and "PRINCIPAL_DISABLED" in refused.stderr
+
+
+def test_password_principal_logs_in_and_a_wrong_password_is_refused(deployment: Deployment) -> None:
+    d = deployment
+    d.tally("admin", "add-client", "bob", "--password", input="correct horse battery\n")
+    d.tally("login", "bob", "--password", "--kdc", d.kdc_url, input="correct horse battery\n")
+    out = d.tally("get", f"{d.api_url}/whoami", "--service", "api").stdout
+    assert json.loads(out) == {"principal": f"bob@{REALM}"}
+    wrong = d.tally("login", "bob", "--password", "--kdc", d.kdc_url, input="wrong horse\n", check=False)
+    assert wrong.returncode != 0 and "PREAUTH_FAILED" in wrong.stderr
+    d.tally("logout")
