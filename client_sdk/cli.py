@@ -26,6 +26,7 @@ from tally_protocol.codes import TicketFlags
 from tally_protocol.errors import ConfigurationError, InvalidPrincipal, MutualAuthFailed, TallyError
 from tally_protocol.principal import Principal
 from tally_runtime.cli_errors import EXIT_ERROR, EXIT_UNAVAILABLE, TallyCommandError
+from tally_runtime.cli_input import read_password
 from tally_runtime.settings import Settings
 
 from .ccache import CredentialCache
@@ -64,16 +65,6 @@ def _flags(flags: TicketFlags) -> str:
     return ",".join(name for flag, name in _FLAG_NAMES.items() if flags & flag) or "-"
 
 
-def _read_password(principal: str) -> str:
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
-        return str(click.prompt(f"Password for {principal}", hide_input=True))
-    password = stdin.readline().rstrip("\r\n")
-    if not password:
-        raise click.UsageError("no password on stdin")
-    return password
-
-
 def _principal_text(text: str, realm: str | None, *, has_key_file: bool) -> str:
     """``name@REALM``; a bare name takes TALLY_REALM (or, with a key file, the key file's realm)."""
     if "@" in text or (has_key_file and realm is None):
@@ -99,7 +90,7 @@ def login(principal: str, key_file: Path | None, use_password: bool, kdc_url: st
     if not kdc_url:
         raise ConfigurationError("no KDC URL: pass --kdc or set TALLY_KDC_URL")
     name = _principal_text(principal, settings.realm, has_key_file=key_file is not None)
-    password = None if key_file is not None else _read_password(name)
+    password = None if key_file is not None else read_password(f"Password for {name}")
     client = Client(kdc_url, name, key_file=key_file, password=password, ccache=CredentialCache(settings.ccache))
     tgt = client.login()
     renew = f", renewable until {_utc(tgt.renew_till)}" if tgt.flags & TicketFlags.RENEWABLE else ""

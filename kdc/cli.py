@@ -22,6 +22,7 @@ from tally_protocol.errors import AlreadyExists, ConfigurationError, InvalidRequ
 from tally_protocol.keys import Keyset, PasswordParams
 from tally_protocol.principal import Principal
 from tally_runtime.cli_errors import TallyGroup
+from tally_runtime.cli_input import read_password
 from tally_runtime.keytab_file import write_keytab
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect, is_embedded
 from tally_runtime.secret_files import write_secret
@@ -158,21 +159,6 @@ def _db(ctx: click.Context) -> PrincipalDB:
     return db
 
 
-def _interactive() -> bool:
-    return click.get_text_stream("stdin").isatty()
-
-
-def _read_password() -> str:
-    """A hidden prompt with confirmation on a terminal; one line of stdin otherwise (scripts)."""
-    if _interactive():
-        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-    else:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
-    if not password:
-        raise InvalidRequest("empty password")
-    return password
-
-
 def _refuse_existing(path: Path) -> Path:
     path = path.expanduser()
     if path.exists():
@@ -221,7 +207,7 @@ def add_client(ctx: click.Context, name: str, key_out: Path | None, use_password
         _write_new(db, p, path, keyset)
         click.echo(f"client {p} added; key version {keyset.current.kvno} written to {path} (0600)")
     else:
-        db.add_client(p, password=_read_password())
+        db.add_client(p, password=read_password(confirm=True))
         click.echo(f"client {p} added with a password-derived key (Argon2id)")
 
 
@@ -326,7 +312,7 @@ def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | N
         parent = target.expanduser().parent
         if parent.exists() and not os.access(parent, os.W_OK):
             raise ConfigurationError(f"cannot write {target}: {parent} is not writable")
-    keyset = db.rotate(p, password=_read_password() if use_password else None)
+    keyset = db.rotate(p, password=read_password(confirm=True) if use_password else None)
     if target is not None:
         _replace_keytab(target, p, keyset)
         click.echo(f"{p} rotated to key version {keyset.current.kvno}; {target} holds versions "

@@ -114,7 +114,7 @@ def test_add_client_with_password_from_stdin(initialised: redis.Redis, env: Path
 
 def test_add_client_with_password_prompts_twice_on_a_terminal(initialised: redis.Redis, env: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kdc.cli._interactive", lambda: True)
+    monkeypatch.setattr("tally_runtime.cli_input.interactive", lambda: True)
     result = run(admin_group, initialised, "add-client", "bob", "--password", input="s3cret\ns3cret\n")
     assert result.exit_code == 0, result.output
     assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
@@ -125,7 +125,7 @@ def test_add_client_with_password_prompts_twice_on_a_terminal(initialised: redis
 
 def test_mismatched_password_confirmation_adds_nothing(initialised: redis.Redis, env: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kdc.cli._interactive", lambda: True)
+    monkeypatch.setattr("tally_runtime.cli_input.interactive", lambda: True)
     result = run(admin_group, initialised, "add-client", "bob", "--password", input="one\ntwo\n")
     assert result.exit_code != 0 and "do not match" in result.output
     assert db_of(initialised, env).find("bob") is None
