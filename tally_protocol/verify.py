@@ -24,7 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .binding import RequestBinding, response_digest
-from .errors import BindingMismatch, ClientMismatch, ClockSkew, TicketExpired, TicketNotYetValid, WrongRealm, WrongService
+from .errors import (
+    BindingMismatch,
+    ClientMismatch,
+    ClockSkew,
+    TicketExpired,
+    TicketNotYetValid,
+    WrongRealm,
+    WrongService,
+)
 from .keys import Key, Keyset
 from .messages.ap_rep import EncApRepPart, seal_ap_reply
 from .messages.ap_req import ApRequest

@@ -77,5 +77,5 @@ class Ticket:
         r = Reader(data, MessageType.TICKET)
         ticket = cls(r.principal(), r.blob())
         r.end()
-        ticket.kvno  # a ticket whose sealed part has no valid header is malformed
+        peek_unverified_kvno(ticket.enc_part)  # a sealed part without a valid header is malformed
         return ticket
