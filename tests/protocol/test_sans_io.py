@@ -8,7 +8,10 @@ so a forbidden import hidden in a function body is caught too.
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -76,6 +79,28 @@ def test_protocol_module_has_no_io_clock_or_randomness(path: Path) -> None:
 )
 def test_the_scan_catches_forbidden_use(snippet: str) -> None:
     assert violations(snippet) != []
+
+
+def _loaded_modules() -> list[ModuleType]:
+    names = [m.name for m in pkgutil.walk_packages(tally_protocol.__path__, "tally_protocol.")]
+    return [tally_protocol, *(importlib.import_module(n) for n in names)]
+
+
+def test_imported_modules_hold_no_forbidden_module() -> None:
+    # The same rule seen at run time: no module object among any module's globals.
+    for module in _loaded_modules():
+        held = {v.__name__.split(".")[0] for v in vars(module).values() if isinstance(v, ModuleType)}
+        assert held & FORBIDDEN_MODULES == set(), module.__name__
+
+
+def test_imported_modules_hold_no_clock_or_randomness_function() -> None:
+    import os
+    import secrets
+    import time
+
+    forbidden = {id(f) for f in (os.urandom, os.getenv, time.time, time.monotonic, secrets.token_bytes)}
+    for module in _loaded_modules():
+        assert not any(id(v) in forbidden for v in vars(module).values()), module.__name__
 
 
 def test_crypto_is_the_only_module_importing_hazmat() -> None:
