@@ -2,8 +2,12 @@
 
 Rules this file keeps:
 
-* time is ``clock() + offset``: ``offset`` is learnt from a ``CLOCK_SKEW``
-  answer (KDC or service) and every timestamp after that uses it;
+* time is ``clock() + offset``.  ``offset`` is learnt from the KDC's
+  authenticated replies (the ``starttime`` it sealed), and from a
+  ``CLOCK_SKEW`` answer's ``server_time``.  That hint is unauthenticated, so a
+  service's hint may move the clock at most ``MAX_HINT_SHIFT_S`` away from
+  the KDC-authenticated offset: a forged hint cannot make the client sign
+  requests for a time far from the realm's;
 * the service principal comes from the caller or the ``services`` map,
   never from the server (a server naming the principal could have the client
   fetch tickets for a service of the attacker's choosing);
@@ -68,6 +72,10 @@ T = TypeVar("T")
 SERVICE_TIMEOUT = (5.0, 60.0)
 #: Long-term keys are used with kvno 0: "the principal's current key" (wire contract).
 CLIENT_KVNO = 0
+#: How far an unauthenticated CLOCK_SKEW hint may move us from the KDC's authenticated time.
+MAX_HINT_SHIFT_S = 300
+#: The KDC's sealed times are whole seconds and arrive after a network delay.
+KDC_SYNC_TOLERANCE_S = 2
 
 
 def _utc(ts: int) -> str:
@@ -110,6 +118,8 @@ class Client:
         self._clock = clock
         self._rng = rng
         self.offset = 0.0
+        #: Offset measured from the last authenticated KDC reply (None until one arrives).
+        self._kdc_offset: float | None = None
         self.renew_margin_s = renew_margin_s
         self._session = session or requests.Session()
         self._lock = threading.RLock()
@@ -160,20 +170,39 @@ class Client:
         """The local clock corrected by what the KDC and services told us."""
         return self._clock() + self.offset
 
-    def _correct_clock(self, server_time: object) -> bool:
+    def _correct_clock(self, server_time: object, *, from_kdc: bool = False) -> bool:
+        """Adopt an unauthenticated ``server_time`` hint.
+
+        A service's hint must agree with the KDC's last authenticated time; the
+        KDC's own hint is taken as is (the reply that follows re-authenticates it).
+        """
         if not isinstance(server_time, int) or isinstance(server_time, bool):
             return False
-        self.offset = server_time - self._clock()
+        offset = server_time - self._clock()
+        if not from_kdc and self._kdc_offset is not None and abs(offset - self._kdc_offset) > MAX_HINT_SHIFT_S:
+            return False
+        self.offset = offset
         return True
 
-    def _with_clock_retry(self, attempt: Callable[[], T]) -> T:
-        """Run a KDC exchange; on CLOCK_SKEW with ``server_time`` correct the offset and run it once more."""
+    def _learn_kdc_time(self, cred: Credential) -> Credential:
+        """The KDC sealed ``starttime`` (its clock, whole seconds): an authenticated time sample."""
+        self._kdc_offset = cred.starttime - self._clock()
+        if abs(self._kdc_offset - self.offset) > KDC_SYNC_TOLERANCE_S:
+            self.offset = self._kdc_offset
+        return cred
+
+    def _with_clock_retry(self, attempt: Callable[[], Credential]) -> Credential:
+        """Run a KDC exchange; on CLOCK_SKEW with ``server_time`` correct the offset and run it once more.
+
+        A lying hint only makes the retry fail: the KDC checks the time itself,
+        and the reply that succeeds carries the authenticated time.
+        """
         try:
-            return attempt()
+            return self._learn_kdc_time(attempt())
         except ClockSkew as err:
-            if not self._correct_clock(err.data.get("server_time")):
+            if not self._correct_clock(err.data.get("server_time"), from_kdc=True):
                 raise
-        return attempt()
+        return self._learn_kdc_time(attempt())
 
     # -- credentials -----------------------------------------------------------
 
@@ -333,8 +362,16 @@ class Client:
 
     def sign_retry(self, service: str, binding: RequestBinding, verdict: Verdict) -> ApContext:
         """Act on a retry verdict (new ticket or corrected clock), then sign the request again."""
-        if verdict.retry is Retry.CORRECT_CLOCK:
-            self._correct_clock(verdict.server_time)
+        if verdict.retry is Retry.CORRECT_CLOCK and not self._correct_clock(verdict.server_time):
+            # The hint disagrees with the last authenticated KDC time: measure it
+            # again with a fresh ticket (a TGS exchange), then judge the hint.
+            self.drop_ticket(service)
+            self.service_ticket(service)
+            if not self._correct_clock(verdict.server_time):
+                raise ClockSkew(
+                    "the service's clock disagrees with the KDC's by more than the skew window; "
+                    "its time hint was not adopted", server_time=verdict.server_time,
+                )
         elif verdict.retry is Retry.NEW_TICKET:
             self.drop_ticket(service)
         return self.sign(service, binding)

@@ -132,17 +132,33 @@ def test_ticket_refused_again_after_the_retry_raises(client: Client, realm: Real
     assert realm.calls["service"] == 2
 
 
+def _realm_clock_moves(client: Client, realm: Realm, *service_offsets: float) -> None:
+    """The client synced with the KDC, then its own clock fell 1000 s behind the realm's."""
+    client.service_ticket("api")
+    realm.kdc_offset = 1000.0
+    realm.service_offsets = list(service_offsets)
+
+
 def test_service_clock_skew_is_corrected_and_retried_once(client: Client, realm: Realm) -> None:
-    realm.service_offsets = [1000.0]
+    _realm_clock_moves(client, realm, 1000.0)
     assert client.get(f"{SERVICE_URL}/whoami").status_code == 200
     assert client.offset == pytest.approx(1000) and realm.calls["service"] == 2
 
 
 def test_second_clock_skew_raises_clock_skew(client: Client, realm: Realm) -> None:
-    realm.service_offsets = [1000.0, 2000.0]
+    _realm_clock_moves(client, realm, 1000.0, 2000.0)
     with pytest.raises(ClockSkew):
         client.get(f"{SERVICE_URL}/whoami")
     assert realm.calls["service"] == 2
+
+
+def test_forged_time_hint_far_from_the_kdcs_authenticated_time_is_not_adopted(client: Client, realm: Realm) -> None:
+    # An attacker answers CLOCK_SKEW with a time an hour ahead, hoping the client
+    # signs requests it can hold back; the KDC's sealed time says otherwise.
+    realm.service_offsets = [3000.0]
+    with pytest.raises(ClockSkew, match="disagrees with the KDC"):
+        client.get(f"{SERVICE_URL}/whoami")
+    assert client.offset == pytest.approx(0) and realm.calls["service"] == 1
 
 
 def test_replayed_authenticator_surfaces_as_replay_detected(realm: Realm, mocked: responses.RequestsMock,

@@ -52,6 +52,8 @@ def test_sync_plugin_raises_on_an_altered_body(client: Client, realm: Realm) -> 
 
 
 def test_sync_plugin_retries_once_after_clock_skew(client: Client, realm: Realm) -> None:
+    client.service_ticket("api")  # synced with the KDC, then the realm's clock moves on
+    realm.kdc_offset = 1000.0
     realm.service_offsets = [1000.0]
     with _sync(realm, client) as http:
         response = http.get(f"{SERVICE_URL}/whoami")
@@ -59,6 +61,8 @@ def test_sync_plugin_retries_once_after_clock_skew(client: Client, realm: Realm)
 
 
 def test_sync_plugin_gives_up_after_one_retry(client: Client, realm: Realm) -> None:
+    client.service_ticket("api")
+    realm.kdc_offset = 1000.0
     realm.service_offsets = [1000.0, 2000.0]
     with _sync(realm, client) as http, pytest.raises(ClockSkew):
         http.get(f"{SERVICE_URL}/whoami")

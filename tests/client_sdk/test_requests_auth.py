@@ -45,6 +45,8 @@ def test_plugin_detects_an_altered_body(client: Client, realm: Realm) -> None:
 
 
 def test_plugin_resends_once_with_a_fresh_authenticator_after_clock_skew(client: Client, realm: Realm) -> None:
+    client.service_ticket("api")  # synced with the KDC, then the realm's clock moves on
+    realm.kdc_offset = 1000.0
     realm.service_offsets = [1000.0]
     response = requests.get(f"{SERVICE_URL}/whoami", auth=client.auth("api"), timeout=5)
     assert response.status_code == 200 and [r.status_code for r in response.history] == [401]
@@ -52,6 +54,8 @@ def test_plugin_resends_once_with_a_fresh_authenticator_after_clock_skew(client:
 
 
 def test_plugin_gives_up_after_one_retry(client: Client, realm: Realm) -> None:
+    client.service_ticket("api")
+    realm.kdc_offset = 1000.0
     realm.service_offsets = [1000.0, 2000.0]
     with pytest.raises(ClockSkew):
         requests.get(f"{SERVICE_URL}/whoami", auth=client.auth("api"), timeout=5)
