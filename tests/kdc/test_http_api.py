@@ -9,6 +9,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openapi_spec_validator import validate
 
 from kdc.app import create_app
 from kdc.master_key import MasterKey
@@ -122,6 +123,10 @@ def test_openapi_document_lists_every_endpoint(realm: Realm) -> None:
     assert set(doc["paths"]) == {"/v1/as", "/v1/tgs", "/v1/as/params", "/healthz", "/readyz", "/openapi.json"}
     assert doc["components"]["schemas"]["Error"]["required"] == ["error", "message"]
     assert doc["paths"]["/v1/as"]["post"]["responses"]["401"]
+
+
+def test_openapi_document_is_a_valid_openapi_3_1_document(realm: Realm) -> None:
+    validate(json.loads(realm.http.get("/openapi.json").data))
 
 
 def test_issuance_and_refusals_are_audited_without_secrets(realm: Realm, audit_events: AuditCapture) -> None:
