@@ -15,17 +15,17 @@ Rules this file keeps:
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 import requests
 
 from tally_protocol.codes import TicketFlags
-from tally_protocol.errors import ConfigurationError, InvalidPrincipal, MutualAuthFailed, TallyError
+from tally_protocol.errors import ConfigurationError, InvalidPrincipal, MutualAuthFailed
 from tally_protocol.principal import Principal
-from tally_runtime.cli_errors import EXIT_ERROR, EXIT_UNAVAILABLE, TallyCommandError
+from tally_runtime.cli_errors import CommandFailed, CommandUnavailable, TallyCommand
 from tally_runtime.cli_input import read_password
 from tally_runtime.settings import Settings
 
@@ -41,20 +41,6 @@ _FLAG_NAMES = {
 }
 
 
-class TallyCommand(click.Command):
-    """A command reporting ``TallyError`` as one line even outside a ``TallyGroup``."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TallyError as err:
-            raise TallyCommandError(err) from err
-
-
-class _Failure(click.ClickException):
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _utc(ts: int) -> str:
@@ -151,19 +137,19 @@ def get(url: str, service: str, header_values: tuple[str, ...], data: str | None
         response = client.request(method, url, service=service, headers=headers,
                                   data=data.encode("utf-8") if data is not None else None)
     except MutualAuthFailed as err:
-        raise _Failure(
+        raise CommandFailed(
             f"SECURITY WARNING: {origin_of(url)} did not prove it is {service}; its response was discarded: "
             f"{err.message} (MUTUAL_AUTH_FAILED)"
         ) from err
     except requests.RequestException as err:
-        raise _Failure(f"cannot reach {origin_of(url)}: {type(err).__name__}", EXIT_UNAVAILABLE) from err
+        raise CommandUnavailable(f"cannot reach {origin_of(url)}: {type(err).__name__}") from err
     if verbose:
         click.echo(f"HTTP {response.status_code} {response.reason or ''}".rstrip(), err=True)
-    stdout = click.get_binary_stream("stdout")
-    stdout.write(response.content)
-    stdout.flush()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(response.content)
+    sys.stdout.buffer.flush()
     if response.status_code >= 400:
-        raise _Failure(f"the service answered HTTP {response.status_code} {response.reason or ''}".rstrip())
+        raise CommandFailed(f"the service answered HTTP {response.status_code} {response.reason or ''}".rstrip())
 
 
 @click.command("logout", cls=TallyCommand)

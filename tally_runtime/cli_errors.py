@@ -1,7 +1,8 @@
 """Click integration: every ``TallyError`` becomes one clear line and a non-zero exit.
 
-Each package's click group uses ``cls=TallyGroup``; no command prints a
-traceback for a bad input, a missing setting or an unreachable service.
+Each package's click group uses ``cls=TallyGroup`` (a lone command
+``cls=TallyCommand``); no command prints a traceback for a bad input, a
+missing setting or an unreachable service.
 """
 
 from __future__ import annotations
@@ -12,15 +13,26 @@ import click
 
 from tally_protocol.errors import TallyError
 
-#: Exit codes: 1 for a refusal or bad input, 2 is click's usage error, 3 unreachable store or KDC.
+#: Exit codes: 1 for a refusal or bad input, 2 is click's usage error, 3 unreachable store, KDC or service.
 EXIT_ERROR = 1
 EXIT_UNAVAILABLE = 3
 
 
-class TallyCommandError(click.ClickException):
-    def __init__(self, err: TallyError) -> None:
-        super().__init__(f"{err.message} ({err.code})")
-        self.exit_code = EXIT_UNAVAILABLE if err.status_hint in (502, 503) else EXIT_ERROR
+class CommandFailed(click.ClickException):
+    """A refusal or bad input: ``Error: ...`` and exit 1."""
+
+    exit_code = EXIT_ERROR
+
+
+class CommandUnavailable(CommandFailed):
+    """Something the command needs could not be reached: exit 3, so scripts can retry."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+def command_error(err: TallyError) -> CommandFailed:
+    cls = CommandUnavailable if err.status_hint in (502, 503) else CommandFailed
+    return cls(f"{err.message} ({err.code})")
 
 
 class TallyGroup(click.Group):
@@ -30,4 +42,14 @@ class TallyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TallyError as err:
-            raise TallyCommandError(err) from err
+            raise command_error(err) from err
+
+
+class TallyCommand(click.Command):
+    """A command reporting ``TallyError`` as one line even outside a ``TallyGroup``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TallyError as err:
+            raise command_error(err) from err

@@ -6,20 +6,22 @@ one line of stdin, so scripts and tests can pipe it in.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from tally_protocol.errors import InvalidRequest
 
 
 def interactive() -> bool:
-    return click.get_text_stream("stdin").isatty()
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def read_password(prompt: str = "Password", *, confirm: bool = False) -> str:
     if interactive():
         password = str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
     else:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise InvalidRequest("empty password (type one at the prompt, or pipe one line on stdin)")
     return password
