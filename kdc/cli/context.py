@@ -1,0 +1,120 @@
+"""Shared pieces of the ``tally kdc`` and ``tally admin`` commands: the two groups and their context.
+
+``admin`` works directly on the store with the master key, as ``kadmin.local``
+does: whoever can read the master key file already holds every key.  Keys
+leave the KDC only as 0600 files; nothing secret is ever printed.
+
+Tests (and embedding programs) may pass ``obj={"redis_client": ..., "password_params":
+..., "master_key": ...}`` to the click context instead of the environment's store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import redis
+
+from tally_protocol.errors import AlreadyExists, ConfigurationError, TallyError
+from tally_protocol.keys import Keyset, PasswordParams
+from tally_protocol.principal import Principal
+from tally_runtime.cli_errors import TallyGroup
+from tally_runtime.keytab_file import write_keytab
+from tally_runtime.redis_store import EMBEDDED_NOTICE, connect, is_embedded
+from tally_runtime.settings import Settings
+
+from ..master_key import load_master_key_file
+from ..principal_db import PrincipalDB
+
+PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+def obj_of(ctx: click.Context) -> dict[str, Any]:
+    obj = ctx.ensure_object(dict)
+    assert isinstance(obj, dict)
+    return obj
+
+
+def store_of(ctx: click.Context, settings: Settings, *, warn: bool = True) -> redis.Redis:
+    obj = obj_of(ctx)
+    client = obj.get("redis_client")
+    if client is None:
+        client = obj["redis_client"] = connect(settings.redis_url)
+    if warn and is_embedded(client) and not obj.get("embedded_warned"):
+        obj["embedded_warned"] = True
+        click.echo(f"warning: {EMBEDDED_NOTICE}", err=True)
+    assert isinstance(client, redis.Redis)
+    return client
+
+
+def realm_name(text: str) -> str:
+    return Principal.tgs(text).realm  # InvalidPrincipal for a bad spelling
+
+
+@click.group("kdc", cls=TallyGroup)
+def kdc_group() -> None:
+    """Initialise a realm and run the KDC."""
+
+
+@click.group("admin", cls=TallyGroup)
+@click.option("--realm", help="Realm to administer (default: TALLY_REALM, or the only realm in the store).")
+@click.pass_context
+def admin_group(ctx: click.Context, realm: str | None) -> None:
+    """Administer principals locally, against the store and the master key file."""
+    obj_of(ctx)["realm"] = realm
+
+
+def db_of(ctx: click.Context) -> PrincipalDB:
+    obj = obj_of(ctx)
+    if "db" in obj:
+        db = obj["db"]
+        assert isinstance(db, PrincipalDB)
+        return db
+    settings = Settings.from_env()
+    store = store_of(ctx, settings)
+    realm = obj.get("realm") or settings.realm
+    if realm:
+        realm = realm_name(realm)
+    else:
+        known = PrincipalDB.known_realms(store)
+        if len(known) != 1:
+            found = f"the store holds {', '.join(known)}" if known else "the store holds no realm (tally kdc init)"
+            raise ConfigurationError(f"no realm: set TALLY_REALM or pass --realm ({found})")
+        realm = known[0]
+    master = obj.get("master_key") or load_master_key_file(settings.master_key_file)
+    db = PrincipalDB(store, realm, master, password_params=obj.get("password_params", PasswordParams))
+    db.check_master_key()
+    obj["db"] = db
+    return db
+
+
+def refuse_existing(path: Path) -> Path:
+    path = path.expanduser()
+    if path.exists():
+        raise AlreadyExists(f"{path} already exists; refusing to overwrite it")
+    parent = next((d for d in (path.parent, *path.parent.parents) if d.exists()), Path("/"))
+    if not os.access(parent, os.W_OK):
+        raise ConfigurationError(f"cannot write {path}: {parent} is not writable")
+    return path
+
+
+def replace_keytab(path: Path, principal: Principal, keyset: Keyset) -> None:
+    """Write a new file next to ``path`` and rename it over: readers see the old or the new file, whole."""
+    path = path.expanduser()
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+    write_keytab(tmp, principal, keyset)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot replace {path}: {e.strerror}") from None
+
+
+def write_new(db: PrincipalDB, p: Principal, path: Path, keyset: Keyset) -> None:
+    try:
+        write_keytab(path, p, keyset)
+    except TallyError:
+        db.delete(p)  # the key exists nowhere else: do not leave a principal nobody can use
+        raise
