@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tally_protocol.errors import ConfigurationError
@@ -32,6 +32,15 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").lower()
+    if raw == "":
+        return default
+    if raw not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigurationError(f"{name} must be true or false")
+    return raw in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None
@@ -42,6 +51,11 @@ class Settings:
     max_skew_s: int = 300
     public_url: str | None = None
     trust_forwarded: bool = False
+    #: Admin web UI (kdc/admin/ui): its session/CSRF signing key, inline or in a 0600 file; no key, no UI.
+    admin_secret_key: str | None = field(default=None, repr=False)
+    admin_secret_key_file: Path | None = None
+    #: Secure flag of the admin session cookie; off only for plain-http local development.
+    admin_cookie_secure: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,9 +66,7 @@ class Settings:
         redis_url = env.get("TALLY_REDIS_URL") or None
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError("TALLY_REDIS_URL must start with redis://, rediss:// or unix://")
-        trust = env.get("TALLY_TRUST_FORWARDED", "").lower()
-        if trust not in ("", "0", "1", "true", "false", "yes", "no"):
-            raise ConfigurationError("TALLY_TRUST_FORWARDED must be true or false")
+        trust = _flag(env, "TALLY_TRUST_FORWARDED", False)
         return cls(
             redis_url=redis_url,
             realm=realm,
@@ -65,7 +77,11 @@ class Settings:
             else _home_dir(env, "XDG_DATA_HOME", ".local/share") / "master.key",
             max_skew_s=_int(env, "TALLY_MAX_SKEW", 300, 1, 3600),
             public_url=env.get("TALLY_PUBLIC_URL") or None,
-            trust_forwarded=trust in ("1", "true", "yes"),
+            trust_forwarded=trust,
+            admin_secret_key=env.get("TALLY_ADMIN_SECRET_KEY") or None,
+            admin_secret_key_file=Path(env["TALLY_ADMIN_SECRET_KEY_FILE"]) if env.get("TALLY_ADMIN_SECRET_KEY_FILE")
+            else None,
+            admin_cookie_secure=_flag(env, "TALLY_ADMIN_COOKIE_SECURE", True),
         )
 
     def require_realm(self) -> str:
