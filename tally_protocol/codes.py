@@ -41,9 +41,13 @@ class ErrorCode(enum.StrEnum):
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     NOT_FOUND = "NOT_FOUND"
     ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     INVALID_REQUEST = "INVALID_REQUEST"
     CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
     KDC_UNREACHABLE = "KDC_UNREACHABLE"
+    # onboarding (docs/protocol.md §Onboarding): one code each, whatever the reason
+    ENROLLMENT_INVALID = "ENROLLMENT_INVALID"
+    PAIRING_FAILED = "PAIRING_FAILED"
 
 
 class KeyUsage(enum.IntEnum):
@@ -60,7 +64,16 @@ class KeyUsage(enum.IntEnum):
     TGS_REP_ENC_PART = 8
     AP_REP_ENC_PART = 12
     MASTER_KEY_WRAP = 64
-    KEYTAB_DELIVERY = 65
+    KEYTAB_DELIVERY = 65  # a keytab sealed for a device (enrollment and pairing replies)
+    # Onboarding secrets derived with HKDF (crypto.derive_onboarding_key), one label each.
+    ENROLLMENT_TOKEN_ID = 66
+    ENROLLMENT_VERIFIER = 67
+    ENROLLMENT_PROOF = 68
+    ENROLLMENT_DELIVERY = 69
+    PAIRING_CONFIRM_DEVICE = 70
+    PAIRING_CONFIRM_KDC = 71
+    PAIRING_DELIVERY = 72
+    ONBOARDING_RECORD = 73  # the KDC's own enrollment / pairing records at rest in Redis
 
 
 class MessageType(enum.IntEnum):
@@ -80,6 +93,15 @@ class MessageType(enum.IntEnum):
     ENC_AP_REP_PART = 27
     PA_ENC_TIMESTAMP = 40
     KEYTAB = 100
+    ENROLL_REQ = 101
+    ENROLL_REP = 102
+    PAIR_START = 103
+    PAIR_CHALLENGE = 104
+    PAIR_FINISH = 105
+    PAIR_REP = 106
+    ENROLLMENT_RECORD = 110
+    PAIRING_RECORD = 111
+    PAIRING_SESSION = 112
 
 
 class TicketFlags(enum.IntFlag):

@@ -170,6 +170,22 @@ def derive_reply_key(long_term: Key, shared_secret: bytes, transcript: bytes) ->
     return Key(material, long_term.kvno)
 
 
+def derive_onboarding_key(secret: bytes, usage: KeyUsage, transcript: bytes = b"") -> bytes:
+    """A 256-bit key for one onboarding purpose (docs/protocol.md §Onboarding).
+
+    HKDF-SHA256 over ``secret`` (an enrollment token, an X25519 secret joined
+    with the token's verifier, or a SPAKE2 key), with the usage as info and a
+    digest of ``transcript`` as salt: each purpose and each exchange gets its
+    own key, so a MAC or ciphertext made for one never passes for another.
+    """
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_SIZE,
+        salt=digest(b"tallystick-v1 onboarding", transcript),
+        info=b"tallystick-v1 onboarding usage %d" % usage,
+    ).derive(secret)
+
+
 def derive_password_key(password: str, params: PasswordParams) -> bytes:
     """Argon2id(password, salt): the long-term key of a password principal."""
     if not password:

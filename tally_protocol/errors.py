@@ -182,6 +182,27 @@ class PolicyRefused(KdcRefusal):
     default_message = "refused by policy"
 
 
+class EnrollmentInvalid(KdcRefusal):
+    """An enrollment token that is unknown, expired, already used or whose proof is wrong.
+
+    One answer for every reason, so a probe learns nothing; the KDC's audit
+    log tells them apart (a second use is a possible interception).
+    """
+
+    code = ErrorCode.ENROLLMENT_INVALID
+    status_hint = 401
+    default_message = ("enrollment token invalid, expired or already used; if you did not use it yourself, "
+                       "tell your administrator: it may have been intercepted")
+
+
+class PairingFailed(KdcRefusal):
+    """Wrong code, no open pairing for the name, or the pairing closed: one answer for all."""
+
+    code = ErrorCode.PAIRING_FAILED
+    status_hint = 401
+    default_message = "pairing failed: wrong code, or no open pairing for this name (ask for a new code)"
+
+
 class MutualAuthFailed(TallyError):
     """Client side: the service's proof is missing or wrong; do not trust the response."""
 
@@ -208,6 +229,14 @@ class AlreadyExists(TallyError):
     code = ErrorCode.ALREADY_EXISTS
     status_hint = 409
     default_message = "already exists"
+
+
+class PermissionDenied(TallyError):
+    """An authenticated administrator whose roles do not grant the operation (or no role could)."""
+
+    code = ErrorCode.PERMISSION_DENIED
+    status_hint = 403
+    default_message = "permission denied"
 
 
 class ConfigurationError(TallyError):
