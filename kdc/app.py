@@ -32,6 +32,7 @@ from tally_runtime.settings import Settings
 from .exchange import TicketPolicy
 from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
 from .master_key import MasterKey, load_master_key_file
+from .onboarding_views import onboarding_api
 from .principal_db import PrincipalDB
 from .state import EXTENSION, KdcState
 from .views import health, kdc_api
@@ -120,5 +121,6 @@ def create_app(
         # Behind one reverse proxy: the rate limiter and audit log see the real client address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
     app.register_blueprint(kdc_api)
+    app.register_blueprint(onboarding_api)
     app.register_blueprint(health)
     return app

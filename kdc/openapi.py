@@ -49,6 +49,17 @@ def _post(summary: str, request_schema: str, response_schema: str, ok: str, *err
     }
 
 
+def _onboarding_post(summary: str, request_schema: str, response_schema: str, ok: str,
+                     refusal: str | None) -> dict[str, Any]:
+    """An onboarding endpoint; ``refusal`` describes its one 401 answer (docs/protocol.md §Onboarding)."""
+    if refusal is None:
+        return _post(summary, request_schema, response_schema, ok)
+    doc = _post(summary, request_schema, response_schema, ok, 401, 403)
+    doc["post"]["responses"]["401"] = _json("#/components/schemas/Error", refusal)
+    doc["post"]["responses"]["403"] = _json("#/components/schemas/Error", "the client principal is disabled")
+    return doc
+
+
 def openapi_document(realm: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -67,6 +78,20 @@ def openapi_document(realm: str) -> dict[str, Any]:
             "/v1/as/params": _post("Argon2id parameters for a password principal (decoys for anyone else)",
                                    "#/components/schemas/ParamsRequest", "#/components/schemas/PasswordParams",
                                    "password-derivation parameters"),
+            "/v1/enroll": _onboarding_post(
+                "Enrollment: redeem a one-time token; the client's new key, sealed for this device",
+                "#/components/schemas/EnrollRequestBody", "#/components/schemas/EnrollReplyBody",
+                "the enrollment reply (a keytab sealed under X25519 and the token)",
+                "ENROLLMENT_INVALID: the token is unknown, expired, already used or badly proved (one answer)"),
+            "/v1/pair/start": _onboarding_post(
+                "PIN pairing, round 1: SPAKE2 message A in, message B and a pairing id out (spends one attempt)",
+                "#/components/schemas/PairStartBody", "#/components/schemas/PairChallengeBody",
+                "the KDC's SPAKE2 message (also, as a decoy, when no pairing is open)", None),
+            "/v1/pair/finish": _onboarding_post(
+                "PIN pairing, round 2: the device's key confirmation in; the KDC's confirmation and the client's "
+                "new key, sealed under the SPAKE2 key, out",
+                "#/components/schemas/PairFinishBody", "#/components/schemas/PairReplyBody", "the pairing reply",
+                "PAIRING_FAILED: wrong code, no open pairing, pairing closed or attempts spent (one answer)"),
             "/healthz": {"get": {"summary": "liveness", "responses": {
                 "200": _json("#/components/schemas/Health", "the process is up")}}},
             "/readyz": {"get": {"summary": "readiness: the store answers", "responses": {
@@ -81,6 +106,12 @@ def openapi_document(realm: str) -> dict[str, Any]:
                 "AsReplyBody": _body("as_rep", "encoded AsReply"),
                 "TgsRequestBody": _body("tgs_req", "encoded TgsRequest"),
                 "TgsReplyBody": _body("tgs_rep", "encoded TgsReply"),
+                "EnrollRequestBody": _body("enroll_req", "encoded EnrollRequest"),
+                "EnrollReplyBody": _body("enroll_rep", "encoded EnrollReply"),
+                "PairStartBody": _body("pair_start", "encoded PairStart"),
+                "PairChallengeBody": _body("pair_challenge", "encoded PairChallenge"),
+                "PairFinishBody": _body("pair_finish", "encoded PairFinish"),
+                "PairReplyBody": _body("pair_rep", "encoded PairReply"),
                 "ParamsRequest": {
                     "type": "object", "required": ["principal"],
                     "properties": {"principal": {"type": "string", "examples": [f"bob@{realm}"]}},
