@@ -1,14 +1,16 @@
-"""Client commands: ``tally login``, ``tally tickets``, ``tally get``, ``tally logout``.
+"""Client commands: ``tally login``, ``tickets``, ``get``, ``logout``, and onboarding: ``enroll``, ``pair``.
 
 Rules this file keeps:
 
 * settings come from ``Settings.from_env`` once per command; the long-term
   key or password is used for the AS exchange and never written anywhere;
-  only the credential cache (0600) is;
+  only the credential cache (0600) is, and the key file that ``enroll`` or
+  ``pair`` receives (0600, checked to be writable before the KDC rotates the key);
 * a password is read with a hidden prompt on a terminal, else one line
   from stdin (scripts), never from the command line;
-* every failure is one line and a non-zero exit; a service that fails to
-  prove itself is reported loudly and its response is not printed.
+* every failure is one line and a non-zero exit; a service (or, when
+  pairing, a KDC) that fails to prove itself is reported loudly and its
+  response is not used.
 
 ``client_commands`` is what ``tally_cli.main`` adds at the top level.
 """
@@ -29,9 +31,11 @@ from tally_runtime.cli_errors import CommandFailed, CommandUnavailable, TallyCom
 from tally_runtime.cli_input import read_password
 from tally_runtime.settings import Settings
 
+from . import onboarding
 from .ccache import CredentialCache
 from .client import Client, origin_of
 from .flow import Credential
+from .onboarding import check_key_file_target, default_key_file, write_key_file
 
 _FLAG_NAMES = {
     TicketFlags.INITIAL: "initial",
@@ -169,4 +173,59 @@ def logout() -> None:
         click.echo(f"  {cred.service}")
 
 
-client_commands: list[click.Command] = [login, tickets, get, logout]
+def _kdc_url(option: str | None, settings: Settings) -> str:
+    url = option or settings.kdc_url
+    if not url:
+        raise ConfigurationError("no KDC URL: pass --kdc or set TALLY_KDC_URL")
+    return url
+
+
+def _report_key_file(principal: Principal, kvno: int, path: Path) -> None:
+    click.echo(f"{principal} now has key version {kvno}; written to {path} (0600)")
+    click.echo(f"Log in with: tally login {principal} --key-file {path}")
+
+
+@click.command("enroll", cls=TallyCommand)
+@click.argument("token")
+@click.option("--kdc", "kdc_url", metavar="URL", help="KDC base URL (default: TALLY_KDC_URL).")
+@click.option("--key-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the key file (default: NAME.key here, NAME from the token's principal).")
+@click.option("--force", is_flag=True, help="Replace an existing --key-out file.")
+def enroll(token: str, kdc_url: str | None, key_out: Path | None, force: bool) -> None:
+    """Redeem a one-time enrollment TOKEN from your administrator and write this device's key file."""
+    settings = Settings.from_env()
+    url = _kdc_url(kdc_url, settings)
+    if key_out is not None:
+        key_out = check_key_file_target(key_out, replace=force)  # checked before the token is spent
+    principal, keyset = onboarding.enroll(url, token)
+    path = key_out
+    if path is None:  # the name is known only now; never overwrite somebody's file by default
+        path = default_key_file(principal)
+        if path.exists():
+            path = path.with_name(f"{path.stem}.{keyset.current.kvno}{path.suffix}")
+    _report_key_file(principal, keyset.current.kvno, write_key_file(path, principal, keyset, replace=force))
+
+
+@click.command("pair", cls=TallyCommand)
+@click.argument("principal")
+@click.option("--code", prompt="Pairing code", help="The 8-digit code your administrator shows you (prompted if "
+              "omitted).")
+@click.option("--kdc", "kdc_url", metavar="URL", help="KDC base URL (default: TALLY_KDC_URL).")
+@click.option("--key-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the key file (default: NAME.key here).")
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+def pair(principal: str, code: str, kdc_url: str | None, key_out: Path | None, force: bool) -> None:
+    """Pair PRINCIPAL with the KDC using a short code (SPAKE2) and write this device's key file."""
+    settings = Settings.from_env()
+    url = _kdc_url(kdc_url, settings)
+    name = Principal.parse(_principal_text(principal, settings.realm, has_key_file=False))
+    path = check_key_file_target(key_out or default_key_file(name), replace=force)
+    try:
+        delivered, keyset = onboarding.pair(url, name, code)
+    except MutualAuthFailed as err:
+        raise CommandFailed(f"SECURITY WARNING: {url} did not prove it knows the pairing code; nothing was "
+                            f"written: {err.message} (MUTUAL_AUTH_FAILED)") from err
+    _report_key_file(delivered, keyset.current.kvno, write_key_file(path, delivered, keyset, replace=force))
+
+
+client_commands: list[click.Command] = [login, tickets, get, logout, enroll, pair]

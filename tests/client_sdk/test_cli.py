@@ -48,7 +48,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_client_commands_are_click_commands() -> None:
-    assert {c.name for c in client_commands} == {"login", "tickets", "get", "logout"}
+    assert {c.name for c in client_commands} == {"login", "tickets", "get", "logout", "enroll", "pair"}
     assert all(isinstance(c, click.Command) for c in client_commands)
 
 
