@@ -4,6 +4,13 @@ One JSON object per line on stderr.  Audit events (``audit``) record every
 issuance and refusal: principal, outcome, reason code, client address.  They
 never carry a key, password, ticket or plaintext; callers pass only names and
 codes, and ``audit`` refuses fields whose names suggest a secret.
+
+Audit sinks (``add_audit_sink``) receive a copy of every event after it is
+logged, e.g. to persist it in the realm's audit stream.  A sink never raises
+into the caller: a failing sink is logged as an error and the event still
+stands in the log.  Code that must not proceed without a durable record
+(admin actions) writes it itself, synchronously, and then calls
+``log_audit_entry`` instead of ``audit`` so sinks do not store it twice.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 AUDIT_LOGGER = "tally.audit"
+#: Not under ``tally.audit``: a sink's failure is an error, not an audit event.
+SINK_LOGGER = "tally.audit_sink"
 _SECRET_WORDS = ("key", "password", "secret", "ticket", "token", "session")
 
 
@@ -46,11 +56,48 @@ def configure(level: int = logging.INFO, stream: Any = None) -> None:
     root.propagate = False
 
 
+AuditSink = Callable[[dict[str, Any]], None]
+_SINKS: list[AuditSink] = []
+_NOT_SECRET = ("ticket_id", "key_version", "kvno")
+
+
+def add_audit_sink(sink: AuditSink) -> None:
+    """Call ``sink(event)`` for every audit event of this process from now on (once, however often added)."""
+    if sink not in _SINKS:
+        _SINKS.append(sink)
+
+
+def remove_audit_sink(sink: AuditSink) -> None:
+    if sink in _SINKS:
+        _SINKS.remove(sink)
+
+
+def audit_entry(event: str, outcome: str, fields: Mapping[str, Any], *, now: float | None = None) -> dict[str, Any]:
+    """The event as logged and stored; ``ValueError`` for a field whose name suggests a secret."""
+    for name in fields:
+        if any(word in name.lower() for word in _SECRET_WORDS) and name not in _NOT_SECRET:
+            raise ValueError(f"audit field {name!r} looks like a secret; log names and codes only")
+    when = int(time.time() if now is None else now)
+    return {"audit": True, "event": event, "outcome": outcome, "time": when, **fields}
+
+
+def log_audit_entry(entry: Mapping[str, Any]) -> None:
+    """Write an event built by ``audit_entry`` to the audit log only (no sinks)."""
+    logging.getLogger(AUDIT_LOGGER).info(str(entry["event"]), extra={"fields": dict(entry)})
+
+
+def _to_sinks(entry: Mapping[str, Any]) -> None:
+    for sink in _SINKS.copy():  # a sink may remove itself
+        try:
+            sink(dict(entry))
+        except Exception as err:  # noqa: BLE001 - a sink must never break the caller's request
+            logging.getLogger(SINK_LOGGER).error("audit sink failed", extra={"fields": {
+                "sink": getattr(sink, "__qualname__", type(sink).__name__), "event": entry.get("event"),
+                "error": type(err).__name__}})
+
+
 def audit(event: str, outcome: str, **fields: Any) -> None:
     """Write one audit event, e.g. ``audit("as.issue", "success", principal="alice@R", address="127.0.0.1")``."""
-    for name in fields:
-        if any(word in name.lower() for word in _SECRET_WORDS) and name not in ("ticket_id", "key_version", "kvno"):
-            raise ValueError(f"audit field {name!r} looks like a secret; log names and codes only")
-    logging.getLogger(AUDIT_LOGGER).info(
-        event, extra={"fields": {"audit": True, "event": event, "outcome": outcome, "time": int(time.time()), **fields}}
-    )
+    entry = audit_entry(event, outcome, fields)
+    log_audit_entry(entry)
+    _to_sinks(entry)
