@@ -22,12 +22,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import redis
 
 from tally_protocol import Random
-from tally_protocol.encoding import b64encode
+from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.enrollment import (
     TOKEN_SIZE,
     TokenSecrets,
@@ -52,12 +53,23 @@ TOMBSTONE_S = 7 * 86400
 #: Tombstone prefixes; a sealed record starts with the protocol version byte, never with these.
 USED = b"used:"
 EXPIRED = b"expired:"
+REVOKED = b"revoked:"
 _NONCE = 12
 
 
 def enrollment_id(token_id: bytes) -> str:
     """The id shown in audit events and admin listings: public, and no use without the token."""
     return b64encode(token_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OutstandingEnrollment:
+    """An unspent, unexpired token as an admin page lists it: never the token itself."""
+
+    enrollment_id: str
+    principal: Principal
+    created: int
+    expires_at: int
 
 
 class EnrollmentTokens:
@@ -97,6 +109,52 @@ class EnrollmentTokens:
               expires_at=record.expires_at)
         return format_token(token)
 
+    def outstanding(self) -> list[OutstandingEnrollment]:
+        """Unspent, unexpired tokens of the realm, soonest expiry first (a SCAN: for admin pages, not hot paths)."""
+        now = self._clock()
+        found: list[OutstandingEnrollment] = []
+        prefix = self._key(b"")
+        with store_errors():
+            keys = [stored_bytes(k) or b"" for k in self._redis.scan_iter(match=prefix + "*", count=500)]
+            values = [stored_bytes(v) for v in self._redis.mget(keys)] if keys else []
+        for key, stored in zip(keys, values, strict=True):
+            if stored is None or stored.startswith((USED, EXPIRED, REVOKED)):
+                continue
+            plain = self._seal.open(key.decode("ascii"), stored)
+            if plain is None:
+                continue
+            record = EnrollmentRecord.from_bytes(plain)
+            if now < record.expires_at:
+                token_id = bytes.fromhex(key.decode("ascii")[len(prefix):])
+                found.append(OutstandingEnrollment(enrollment_id(token_id), record.principal, record.created,
+                                                   record.expires_at))
+        return sorted(found, key=lambda e: (e.expires_at, e.enrollment_id))
+
+    def revoke(self, enrollment: str) -> bool:
+        """Void an unspent token by its ``enrollment_id``; False if there is none (or it was spent)."""
+        try:
+            token_id = b64decode(enrollment)
+        except TallyError:
+            return False
+        key = self._key(token_id)
+        pipe: Any
+        with store_errors(), self._redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                stored = stored_bytes(pipe.get(key))
+                plain = None if stored is None else self._seal.open(key, stored)
+                if plain is None:  # absent, a tombstone (kept: a later use must still be flagged) or unreadable
+                    pipe.unwatch()
+                    return False
+                principal = EnrollmentRecord.from_bytes(plain).principal
+                pipe.multi()
+                pipe.set(key, REVOKED + str(principal).encode(), xx=True, keepttl=True)
+                pipe.execute()
+            except redis.WatchError:  # redeemed at this very moment
+                return False
+        audit("enrollment.revoke", "success", principal=str(principal), enrollment_id=enrollment)
+        return True
+
     def redeem(self, request: EnrollRequest, *, address: str = "unknown") -> EnrollReply:
         """Spend the token of ``request``, rotate its principal's key and seal the keytab for the device."""
         seen: dict[str, Any] = {"enrollment_id": enrollment_id(request.token_id), "address": address}
@@ -108,9 +166,10 @@ class EnrollmentTokens:
         if stored.startswith(USED):  # the tombstone names whose key the first redemption received
             seen["principal"] = stored[len(USED):].decode("ascii", "replace")
             self._refuse("possible_interception", "already_used", seen)
-        if stored.startswith(EXPIRED):
-            seen["principal"] = stored[len(EXPIRED):].decode("ascii", "replace")
-            self._refuse("refused", "expired", seen)
+        for tombstone, reason in ((EXPIRED, "expired"), (REVOKED, "revoked")):
+            if stored.startswith(tombstone):
+                seen["principal"] = stored[len(tombstone):].decode("ascii", "replace")
+                self._refuse("refused", reason, seen)
         plain = self._seal.open(key, stored)
         if plain is None:
             self._refuse("refused", "unreadable", seen)

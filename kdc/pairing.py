@@ -76,6 +76,16 @@ class PairingCode:
         return format_code(self.code)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenPairing:
+    """An open pairing as an admin page lists it: never the code."""
+
+    principal: Principal
+    created: int
+    expires_at: int
+    attempts_left: int
+
+
 class Pairings:
     """Open pairings of one realm and the KDC's side of the SPAKE2 runs."""
 
@@ -131,6 +141,24 @@ class Pairings:
         if removed:
             audit("pairing.close", reason, principal=str(p))
         return removed > 0
+
+    def outstanding(self) -> list[OpenPairing]:
+        """Open, unexpired pairings of the realm, soonest expiry first (a SCAN: for admin pages)."""
+        prefix = f"tally:{{{self.realm}}}:pair:"
+        with store_errors():
+            keys = [stored_bytes(k) or b"" for k in self._redis.scan_iter(match=prefix + "*", count=500)]
+        found: list[OpenPairing] = []
+        for key in keys:
+            name = key.decode("ascii")[len(prefix):]
+            if name.endswith(":left"):
+                continue
+            p = Principal(name, self.realm)
+            record = self._live_record(p)
+            with store_errors():
+                left = stored_bytes(self._redis.get(self._left_key(p)))
+            if record is not None and left is not None:
+                found.append(OpenPairing(p, record.created, record.expires_at, max(0, int(left))))
+        return sorted(found, key=lambda o: (o.expires_at, o.principal.name))
 
     def _live_record(self, p: Principal) -> PairingRecord | None:
         key = self._record_key(p)

@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 import redis
 
-from kdc.enrollment import EnrollmentTokens
+from kdc.enrollment import EnrollmentTokens, enrollment_id
 from kdc.master_key import MasterKey
 from tally_protocol.codes import KeyUsage
 from tally_protocol.crypto import derive_onboarding_key, mac
@@ -234,3 +234,36 @@ def test_unreachable_store_is_store_unavailable(realm: Realm, down_redis: redis.
 ])
 def test_bad_enrollment_bodies_are_400(realm: Realm, body: object, code: str) -> None:
     assert error_of(realm.http.post("/v1/enroll", json=body)) == (400, code)
+
+
+def test_outstanding_lists_unspent_tokens_without_the_token(realm: Realm, tokens: EnrollmentTokens) -> None:
+    realm.db.add_client("bob")
+    spent = tokens.create(realm.alice, ttl_s=60)
+    send_enroll(realm.http, spent)
+    kept = tokens.create(Principal("bob", REALM), ttl_s=300)
+    tokens.create(realm.alice, ttl_s=30)
+    realm.clock.advance(31)  # the 30-second token has expired
+    listed = tokens.outstanding()
+    assert [(e.principal.name, e.expires_at - e.created) for e in listed] == [("bob", 300)]
+    assert listed[0].enrollment_id == enrollment_id(TokenSecrets.derive(parse_token(kept)).token_id)
+    assert kept not in repr(listed)
+
+
+def test_revoked_token_is_refused_and_audited_as_revoked(realm: Realm, tokens: EnrollmentTokens,
+                                                         audit_events: AuditCapture) -> None:
+    token = tokens.create(realm.alice)
+    (entry,) = tokens.outstanding()
+    assert tokens.revoke(entry.enrollment_id)
+    assert error_of(send_enroll(realm.http, token)[1]) == INVALID
+    assert (redeem_events(audit_events)[-1]["reason"], tokens.outstanding()) == ("revoked", [])
+    assert not tokens.revoke(entry.enrollment_id)
+
+
+def test_a_spent_token_cannot_be_revoked_and_stays_flagged(realm: Realm, tokens: EnrollmentTokens,
+                                                           audit_events: AuditCapture) -> None:
+    token = tokens.create(realm.alice)
+    (entry,) = tokens.outstanding()
+    send_enroll(realm.http, token)
+    assert not tokens.revoke(entry.enrollment_id) and not tokens.revoke("not base64!")
+    send_enroll(realm.http, token)
+    assert redeem_events(audit_events)[-1]["outcome"] == "possible_interception"

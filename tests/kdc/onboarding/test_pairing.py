@@ -233,3 +233,22 @@ def test_start_with_an_invalid_spake2_element_is_400(realm: Realm, pairings: Pai
     bad = replace(start, message=b"A" + bytes(32))  # not a point of the group's prime-order subgroup
     response = realm.http.post("/v1/pair/start", json={"pair_start": b64encode(bad.to_bytes())})
     assert error_of(response) == (400, "MALFORMED_MESSAGE")
+
+
+def test_outstanding_lists_open_pairings_with_attempts_left_and_never_the_code(realm: Realm,
+                                                                               pairings: Pairings) -> None:
+    realm.db.add_client("bob")
+    code = pairings.open(realm.alice, attempts=3)
+    pairings.open(Principal("bob", REALM), ttl_s=30)
+    pair(realm.http, realm.alice, wrong(code.code))
+    realm.clock.advance(31)  # bob's pairing has expired
+    listed = pairings.outstanding()
+    assert [(o.principal, o.attempts_left) for o in listed] == [(realm.alice, 2)]
+    assert code.code not in repr(listed)
+
+
+def test_closed_pairing_is_no_longer_listed(realm: Realm, pairings: Pairings, audit_events: AuditCapture) -> None:
+    pairings.open(realm.alice)
+    assert pairings.close(realm.alice) and not pairings.close(realm.alice)
+    assert pairings.outstanding() == []
+    assert [e["outcome"] for e in events(audit_events, "pairing.close")] == ["cancelled"]
