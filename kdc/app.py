@@ -30,8 +30,10 @@ from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
 
 from .exchange import TicketPolicy
+from .key_policy import KeyPolicy
 from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
-from .master_key import MasterKey, load_master_key_file
+from .master_key import MasterKey, MasterKeyring
+from .master_key_file import MasterKeyFile
 from .onboarding_views import onboarding_api
 from .principal_db import PrincipalDB
 from .state import EXTENSION, KdcState
@@ -66,7 +68,7 @@ def create_app(
     *,
     settings: Settings | None = None,
     redis_client: redis.Redis | None = None,
-    master_key: MasterKey | None = None,
+    master_key: MasterKey | MasterKeyring | MasterKeyFile | None = None,
     clock: Callable[[], float] = time.time,
     rng: Random = os.urandom,
 ) -> Flask:
@@ -77,6 +79,7 @@ def create_app(
     app.config.setdefault("TALLY_REALM", settings.realm)
     app.config.setdefault("TALLY_MAX_SKEW_S", settings.max_skew_s)
     app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
+    app.config.setdefault("TALLY_NEW_SERVICE_KEY_DELAY_S", settings.new_service_key_delay_s)
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None (unlimited), so not setdefault
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     #: Argon2id cost of decoy parameters; must match what admins create principals with.
@@ -101,11 +104,18 @@ def create_app(
     rate_policy = RateLimitPolicy(_positive(cfg, "TALLY_RATE_LIMIT_REQUESTS"), _positive(cfg, "TALLY_RATE_LIMIT_WINDOW_S"))
 
     store = redis_client if redis_client is not None else connect(settings.redis_url)
-    master = master_key if master_key is not None else load_master_key_file(settings.master_key_file)
+    if master_key is None:
+        # Read again on SIGHUP and when a record names a master version this worker lacks (rotation).
+        master_key = MasterKeyFile(settings.master_key_file)
+        master_key.reload_on_sighup()
+    key_policy = KeyPolicy.for_tickets(ticket_policy, max_skew_s=verify_policy.max_skew_s,
+                                       new_service_key_delay_s=_positive(cfg, "TALLY_NEW_SERVICE_KEY_DELAY_S",
+                                                                         allow_zero=True))
     app.extensions[EXTENSION] = KdcState(
         realm=realm,
         redis=store,
-        db=PrincipalDB(store, realm, master, clock, rng, password_params=cfg["TALLY_PASSWORD_PARAMS"]),
+        db=PrincipalDB(store, realm, master_key, clock, rng, password_params=cfg["TALLY_PASSWORD_PARAMS"],
+                       key_policy=key_policy),
         lockout=Lockout(store, realm, lockout_policy, clock, rng),
         rate_limiter=RateLimiter(store, rate_policy, clock),
         replay_cache=RedisReplayCache(store),

@@ -1,191 +1,82 @@
-"""The principal database in Redis: who exists, their kind, state and wrapped keys.
+"""The principal database: adding, rotating, purging, re-wrapping and deleting principals.
 
-Key layout, every key hash-tagged by realm so the multi-key transactions
-below stay within one Redis Cluster slot:
+Storage, reading and the master key live in ``principal_store.py``; this
+file holds the operations an administrator (or the KDC) performs.
 
-* ``tally:{REALM}:meta``    hash: realm creation time and master key check value
-* ``tally:{REALM}:p:<name>`` one JSON ``PrincipalRecord`` per principal
-* ``tally:{REALM}:idx``     sorted set of names (score 0) for ordered, paged listing
-* ``tally:{REALM}:decoy``   random secret for decoy salts and keys of unknown names
-* ``tally:realms``          set of initialised realms (lets the CLI find the one realm)
-
-Long-term keys are only ever stored wrapped under the master key.  Writes
-use WATCH/MULTI so concurrent admins cannot lose each other's updates.
-Every Redis call goes through ``store_errors()``: an unreachable store is
-``StoreUnavailable``, never a guess.
+Key versions over time are described in ``records.py``: ``current_key`` and
+``unwrap_current`` give the newest *active* version (what the KDC issues
+under), ``keyset`` every kept version including pending ones (what keytabs
+and the TGS's verifier hold).
 """
 
 from __future__ import annotations
 
 import builtins
-import os
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import redis
-
-from tally_protocol import Random
-from tally_protocol.crypto import derive_password_key, equal, mac
-from tally_protocol.errors import (
-    AlreadyExists,
-    ConfigurationError,
-    InvalidRequest,
-    NotFound,
-    PolicyRefused,
-    StoreUnavailable,
-)
+from tally_protocol.crypto import derive_password_key, mac
+from tally_protocol.errors import AlreadyExists, InvalidRequest, NotFound, PolicyRefused, StoreUnavailable
 from tally_protocol.keys import KEY_SIZE, MAX_KVNO, Key, Keyset, PasswordParams
 from tally_protocol.principal import Principal
 from tally_runtime.redis_store import store_errors
 
-from .master_key import MasterKey
+from .key_policy import MAX_DELAY_S
+from .principal_store import (
+    DECOY_SECRET_SIZE,
+    DEFAULT_MAX_VERSIONS,
+    MAX_LIST,
+    REALMS_KEY,
+    MasterKeys,
+    PrincipalStore,
+    Wrap,
+)
 from .records import KeyVersion, PrincipalKind, PrincipalRecord
 
 SALT_SIZE = 16
-DECOY_SECRET_SIZE = 32
-#: Service (and TGS) key versions kept after a rotation, newest first: tickets
-#: issued under an older version keep verifying until they expire.
-DEFAULT_KEEP_VERSIONS = 5
-MAX_LIST = 1000
-_TX_RETRIES = 16
-REALMS_KEY = "tally:realms"
 
-T = TypeVar("T")
-PasswordParamsFactory = Callable[[bytes], PasswordParams]
+__all__ = ["DEFAULT_MAX_VERSIONS", "MAX_LIST", "REALMS_KEY", "MasterKeys", "PrincipalDB"]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+class PrincipalDB(PrincipalStore):
+    """Principals of one realm: the store plus what administrators and the KDC do with it."""
 
+    def _password_key(self, password: str, kvno: int) -> tuple[Key, PasswordParams]:
+        params = self._password_params(self._rng(SALT_SIZE))
+        return Key(derive_password_key(password, params), kvno), params
 
-class PrincipalDB:
-    """Principals of one realm, stored in Redis with keys wrapped under ``master_key``."""
-
-    def __init__(
-        self,
-        redis_client: redis.Redis,
-        realm: str,
-        master_key: MasterKey,
-        clock: Callable[[], float] = time.time,
-        rng: Random = os.urandom,
-        *,
-        password_params: PasswordParamsFactory = PasswordParams,
-        keep_versions: int = DEFAULT_KEEP_VERSIONS,
-    ) -> None:
-        self.realm = Principal.tgs(realm).realm  # validates the spelling
-        self._redis = redis_client
-        self._master = master_key
-        self._clock = clock
-        self._rng = rng
-        self._password_params = password_params
-        if keep_versions < 1:
-            raise ConfigurationError("keep_versions must be at least 1")
-        self._keep = keep_versions
-        self._decoy: bytes | None = None
-        prefix = f"tally:{{{self.realm}}}"
-        self._meta_key = f"{prefix}:meta"
-        self._idx_key = f"{prefix}:idx"
-        self._decoy_key = f"{prefix}:decoy"
-        self._record_prefix = f"{prefix}:p:"
-
-    # -- naming -------------------------------------------------------------
-
-    @property
-    def tgs(self) -> Principal:
-        return Principal.tgs(self.realm)
-
-    def principal(self, name: str | Principal) -> Principal:
-        """``alice`` or ``alice@REALM`` as a principal of this realm (``InvalidPrincipal`` otherwise)."""
-        p = name if isinstance(name, Principal) else Principal.parse(name, default_realm=self.realm)
-        if p.realm != self.realm:
-            raise NotFound(f"{p} is not in realm {self.realm}")
-        return p
-
-    def _key(self, p: Principal) -> str:
-        return self._record_prefix + p.name
-
-    # -- realm --------------------------------------------------------------
-
-    def realm_exists(self) -> bool:
-        with store_errors():
-            return bool(self._redis.exists(self._meta_key))
-
-    def init_realm(self) -> None:
-        """Create the realm and ``krbtgt/REALM`` with a random key; ``AlreadyExists`` if present."""
+    def _add(self, p: Principal, kind: PrincipalKind, key: Key, params: PasswordParams | None) -> None:
+        if p.is_tgs or p.name.startswith("krbtgt/"):
+            raise PolicyRefused("krbtgt/ names are reserved for ticket-granting services")
         now = int(self._clock())
-        tgs = self.tgs
-        record = self._new_record(tgs, PrincipalKind.TGS, Key(self._rng(KEY_SIZE), 1), None, now)
-        decoy = self._rng(DECOY_SECRET_SIZE)
+        self._require_meta()
 
         def tx(pipe: Any) -> None:
-            if pipe.exists(self._meta_key):
-                raise AlreadyExists(f"realm {self.realm} already exists in the store")
+            if pipe.exists(self._key(p)):
+                raise AlreadyExists(f"principal {p} already exists")
+            version = KeyVersion(key.kvno, self._wrapper(pipe, p.name)(key), now)
+            record = PrincipalRecord(p, kind, False, now, now, params, (version,))
             pipe.multi()
-            pipe.hset(self._meta_key, mapping={"created": now, "master_check": self._master.check_value(self.realm),
-                                               "master_kvno": self._master.kvno})
-            pipe.set(self._key(tgs), record.to_json())
-            pipe.zadd(self._idx_key, {tgs.name: 0})
-            pipe.set(self._decoy_key, decoy, nx=True)
+            pipe.set(self._key(p), record.to_json())
+            pipe.zadd(self._idx_key, {p.name: 0})
 
-        self._transact([self._meta_key, self._key(tgs)], tx)
-        with store_errors():
-            self._redis.sadd(REALMS_KEY, self.realm)
+        self._transact([self._key(p), self._meta_key], tx)
 
-    def check_master_key(self) -> None:
-        """Refuse early, with a clear message, when the master key file is not this realm's."""
-        with store_errors():
-            stored = self._redis.hget(self._meta_key, "master_check")
-        if stored is None:
-            raise NotFound(f"realm {self.realm} is not initialised in the store (run: tally kdc init --realm "
-                           f"{self.realm})")
-        if not equal(bytes(stored) if not isinstance(stored, str) else stored.encode(),
-                     self._master.check_value(self.realm)):
-            raise ConfigurationError(f"the master key file does not belong to realm {self.realm}")
-
-    @staticmethod
-    def known_realms(redis_client: redis.Redis) -> builtins.list[str]:
-        with store_errors():
-            return sorted(_text(r) for r in redis_client.smembers(REALMS_KEY))
-
-    # -- reading ------------------------------------------------------------
-
-    def find(self, name: str | Principal) -> PrincipalRecord | None:
+    def add_client(self, name: str | Principal, *, password: str | None = None) -> Keyset | None:
+        """A client with a random 256-bit key (returned, for the key file) or a password-derived key (None)."""
         p = self.principal(name)
-        with store_errors():
-            raw = self._redis.get(self._key(p))
-        return None if raw is None else PrincipalRecord.from_json(raw, self.realm)
+        if password is not None:
+            key, params = self._password_key(password, 1)
+            self._add(p, PrincipalKind.CLIENT, key, params)
+            return None
+        key = Key(self._rng(KEY_SIZE), 1)
+        self._add(p, PrincipalKind.CLIENT, key, None)
+        return Keyset([key])
 
-    def get(self, name: str | Principal) -> PrincipalRecord:
-        record = self.find(name)
-        if record is None:
-            raise NotFound(f"no principal {self.principal(name)}")
-        return record
-
-    def list(self, prefix: str = "", start: str | None = None, limit: int = 100) -> builtins.list[PrincipalRecord]:
-        """Records in name order whose name starts with ``prefix``, after ``start`` (exclusive)."""
-        if not 1 <= limit <= MAX_LIST:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST}")
-        low = f"({start}" if start is not None and start >= prefix else f"[{prefix}"
-        high = f"[{prefix}\xff" if prefix else "+"
-        with store_errors():
-            names = [_text(n) for n in self._redis.zrangebylex(self._idx_key, low, high, start=0, num=limit)]
-            raws = self._redis.mget([self._record_prefix + n for n in names]) if names else []
-        return [PrincipalRecord.from_json(raw, self.realm) for raw in raws if raw is not None]
-
-    def keyset(self, name: str | Principal) -> Keyset:
-        """Every kept key version of ``name``, unwrapped."""
-        return self.unwrap_keys(self.get(name))
-
-    def current_key(self, name: str | Principal) -> Key:
-        return self.unwrap_current(self.get(name))
-
-    def unwrap_keys(self, record: PrincipalRecord) -> Keyset:
-        return Keyset(self._master.unwrap(self.realm, record.principal.name, k.kvno, k.wrapped) for k in record.keys)
-
-    def unwrap_current(self, record: PrincipalRecord) -> Key:
-        k = record.current
-        return self._master.unwrap(self.realm, record.principal.name, k.kvno, k.wrapped)
+    def add_service(self, name: str | Principal) -> Keyset:
+        p = self.principal(name)
+        key = Key(self._rng(KEY_SIZE), 1)
+        self._add(p, PrincipalKind.SERVICE, key, None)
+        return Keyset([key])
 
     # -- decoys ---------------------------------------------------------------
 
@@ -219,109 +110,42 @@ class PrincipalDB:
         material = mac(self._decoy_secret(), b"\x00decoy key\x00" + str(name).encode())
         return Key(material[:KEY_SIZE], 0)
 
-    # -- writing ------------------------------------------------------------
-
-    def _transact(self, keys: builtins.list[str], fn: Callable[[Any], T]) -> T:
-        """Run ``fn`` under WATCH ``keys``; ``fn`` reads, calls ``pipe.multi()`` and queues writes."""
-        with store_errors():
-            for _ in range(_TX_RETRIES):
-                pipe: Any
-                with self._redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(*keys)
-                        result = fn(pipe)
-                        pipe.execute()
-                        return result
-                    except redis.WatchError:
-                        continue
-        raise StoreUnavailable("too many concurrent updates of the same principal; try again")
-
-    def _new_record(self, p: Principal, kind: PrincipalKind, key: Key, params: PasswordParams | None,
-                    now: int) -> PrincipalRecord:
-        wrapped = KeyVersion(key.kvno, self._master.wrap(self.realm, p.name, key, self._rng), now)
-        return PrincipalRecord(p, kind, False, now, now, params, (wrapped,))
-
-    def _password_key(self, password: str, kvno: int) -> tuple[Key, PasswordParams]:
-        params = self._password_params(self._rng(SALT_SIZE))
-        return Key(derive_password_key(password, params), kvno), params
-
-    def _add(self, p: Principal, kind: PrincipalKind, key: Key, params: PasswordParams | None) -> None:
-        if p.is_tgs or p.name.startswith("krbtgt/"):
-            raise PolicyRefused("krbtgt/ names are reserved for ticket-granting services")
-        record = self._new_record(p, kind, key, params, int(self._clock()))
-        self._require_realm()
-
-        def tx(pipe: Any) -> None:
-            if pipe.exists(self._key(p)):
-                raise AlreadyExists(f"principal {p} already exists")
-            pipe.multi()
-            pipe.set(self._key(p), record.to_json())
-            pipe.zadd(self._idx_key, {p.name: 0})
-
-        self._transact([self._key(p)], tx)
-
-    def _require_realm(self) -> None:
-        if not self.realm_exists():
-            raise NotFound(f"realm {self.realm} is not initialised in the store (run: tally kdc init --realm "
-                           f"{self.realm})")
-
-    def add_client(self, name: str | Principal, *, password: str | None = None) -> Keyset | None:
-        """A client with a random 256-bit key (returned, for the key file) or a password-derived key (None)."""
-        p = self.principal(name)
-        if password is not None:
-            key, params = self._password_key(password, 1)
-            self._add(p, PrincipalKind.CLIENT, key, params)
-            return None
-        key = Key(self._rng(KEY_SIZE), 1)
-        self._add(p, PrincipalKind.CLIENT, key, None)
-        return Keyset([key])
-
-    def add_service(self, name: str | Principal) -> Keyset:
-        p = self.principal(name)
-        key = Key(self._rng(KEY_SIZE), 1)
-        self._add(p, PrincipalKind.SERVICE, key, None)
-        return Keyset([key])
-
-    def _update(self, p: Principal, change: Callable[[PrincipalRecord, int], PrincipalRecord]) -> PrincipalRecord:
-        key = self._key(p)
-
-        def tx(pipe: Any) -> PrincipalRecord:
-            raw = pipe.get(key)
-            if raw is None:
-                raise NotFound(f"no principal {p}")
-            now = int(self._clock())
-            record = change(PrincipalRecord.from_json(raw, self.realm), now)
-            pipe.multi()
-            pipe.set(key, record.with_changes(updated=now).to_json())
-            return record
-
-        return self._transact([key], tx)
-
     def disable(self, name: str | Principal) -> None:
         p = self.principal(name)
         if p.is_tgs:
             raise PolicyRefused("the ticket-granting principal cannot be disabled")
-        self._update(p, lambda r, _now: r.with_changes(disabled=True))
+        self._update(p, lambda r, _now, _wrap: r.with_changes(disabled=True))
 
     def enable(self, name: str | Principal) -> None:
-        self._update(self.principal(name), lambda r, _now: r.with_changes(disabled=False))
+        self._update(self.principal(name), lambda r, _now, _wrap: r.with_changes(disabled=False))
 
-    def rotate(self, name: str | Principal, *, password: str | None = None) -> Keyset:
+    def rotate(self, name: str | Principal, *, password: str | None = None, delay_s: int = 0) -> Keyset:
         """A new key version (max + 1).
 
-        Services and the TGS keep their newest versions (so tickets already
-        issued keep verifying); clients keep only the new key.  A password
+        Services and the TGS keep their older versions until no ticket under
+        them can still be valid (``KeyPolicy``; expired ones are purged
+        here), so tickets already issued keep verifying.  With ``delay_s >
+        0`` the new version is *pending*: it is in the returned keyset (write
+        it to every replica's keytab now) but the KDC keeps issuing under the
+        current version until ``delay_s`` has passed.  ``KeyPolicy
+        .default_delay_s`` is the realm's default for callers that name none.
+        Clients keep only the new key and cannot be delayed.  A password
         principal needs a new password; a password turns a key-file client
-        into a password principal.  Returns the kept keyset (services) or the
-        new key (clients).
+        into a password principal.  Returns the kept keyset (services, TGS)
+        or the new key (clients).
         """
         p = self.principal(name)
+        if not 0 <= delay_s <= MAX_DELAY_S:
+            raise InvalidRequest(f"the delay must be between 0 and {MAX_DELAY_S} seconds")
         result: builtins.list[Key] = []
 
-        def change(record: PrincipalRecord, now: int) -> PrincipalRecord:
+        def change(record: PrincipalRecord, now: int, wrap: Wrap) -> PrincipalRecord:
             kvno = record.current.kvno + 1
             if kvno > MAX_KVNO:
                 raise PolicyRefused("key version space exhausted")
+            if delay_s and record.kind is PrincipalKind.CLIENT:
+                raise InvalidRequest("a client has a single key: only service and ticket-granting keys can be "
+                                     "pending")
             params: PasswordParams | None = None
             if password is not None:
                 if record.kind is not PrincipalKind.CLIENT:
@@ -331,8 +155,15 @@ class PrincipalDB:
                 raise InvalidRequest(f"{p} is a password principal: a new password is required")
             else:
                 key = Key(self._rng(KEY_SIZE), kvno)
-            new = KeyVersion(kvno, self._master.wrap(self.realm, p.name, key, self._rng), now)
-            kept = (new,) if record.kind is PrincipalKind.CLIENT else (*record.keys, new)[-self._keep:]
+            new = KeyVersion(kvno, wrap(key), now, now + delay_s)
+            if record.kind is PrincipalKind.CLIENT:
+                kept: tuple[KeyVersion, ...] = (new,)
+            else:
+                expired = record.expired_versions(now, self.key_policy.retention_s(record.kind))
+                kept = (*(k for k in record.keys if k.kvno not in expired), new)
+                if len(kept) > self._max_versions:
+                    raise PolicyRefused(f"{p} already keeps {len(kept) - 1} key versions that tickets may still "
+                                        "use; wait until older ones expire (tally admin purge-keys)")
             result[:] = [key]
             return record.with_changes(keys=kept, password=params)
 
@@ -340,6 +171,53 @@ class PrincipalDB:
         if record.kind is PrincipalKind.CLIENT:
             return Keyset(result)
         return self.unwrap_keys(record)
+
+    def purge_old_keys(self, name: str | Principal | None = None) -> int:
+        """Drop versions no valid ticket can use any more (of ``name``, or of every principal); how many."""
+        records = [self.get(name)] if name is not None else self.all_records()
+        dropped = 0
+        for record in records:
+            if record.kind is PrincipalKind.CLIENT:
+                continue
+            retention = self.key_policy.retention_s(record.kind)
+            if not record.expired_versions(self._clock(), retention):
+                continue
+            counted: builtins.list[int] = []
+
+            def change(r: PrincipalRecord, now: int, _wrap: Wrap, retention: int = retention,
+                       counted: builtins.list[int] = counted) -> PrincipalRecord:
+                expired = r.expired_versions(now, retention)
+                counted[:] = expired
+                return r.with_changes(keys=tuple(k for k in r.keys if k.kvno not in expired)) if expired else r
+
+            try:
+                self._update(record.principal, change)
+            except NotFound:
+                continue  # deleted meanwhile
+            dropped += len(counted)
+        return dropped
+
+    def rewrap(self, name: str | Principal) -> bool:
+        """Re-wrap ``name``'s keys still under another master version than the announced one; True if any were.
+
+        Each record is re-wrapped in its own transaction, so an interrupted
+        sweep leaves every record readable and a re-run continues.
+        """
+        p = self.principal(name)
+        changed: builtins.list[bool] = [False]
+
+        def change(record: PrincipalRecord, _now: int, wrap: Wrap) -> PrincipalRecord:
+            target = wrap.master.kvno
+            if all(k.master_kvno == target for k in record.keys):
+                return record
+            changed[0] = True
+            return record.with_changes(keys=tuple(
+                k if k.master_kvno == target else KeyVersion(k.kvno, wrap(self._unwrap(p.name, k)), k.created,
+                                                             k.activate_at)
+                for k in record.keys))
+
+        self._update(p, change)
+        return changed[0]
 
     def delete(self, name: str | Principal) -> None:
         p = self.principal(name)
@@ -355,3 +233,4 @@ class PrincipalDB:
             pipe.zrem(self._idx_key, p.name)
 
         self._transact([key], tx)
+

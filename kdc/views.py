@@ -129,7 +129,8 @@ def as_exchange() -> dict[str, str]:
 
 def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) -> TgsReply:
     now, db = state.clock(), state.db
-    tgs_keys = db.keyset(db.tgs)
+    tgs = db.get(db.tgs)
+    tgs_keys = db.unwrap_keys(tgs)  # pending versions too: every version a TGT may be sealed under
     verified, body = check_tgs_request(tgs_req, realm=state.realm, tgs_keys=tgs_keys, now=now,
                                        verify=state.verify_policy)
     seen.update(principal=str(verified.client), service=str(body.service))
@@ -138,7 +139,7 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) ->
     if client is None or client.disabled:
         raise PrincipalDisabled("client principal is disabled or no longer exists")
     if body.options & TgsOptions.RENEW or body.service == db.tgs:
-        service_key = tgs_keys.current  # the exchange refuses a TGS target without RENEW
+        service_key = tgs_keys.get(tgs.active(now).kvno)  # the exchange refuses a TGS target without RENEW
     else:
         if body.service.realm != state.realm:
             raise WrongRealm("cross-realm tickets are not supported", expected=state.realm)

@@ -51,6 +51,8 @@ class Settings:
     max_skew_s: int = 300
     public_url: str | None = None
     trust_forwarded: bool = False
+    #: Heimdal's new_service_key_delay: a rotated service key becomes the one tickets use this much later.
+    new_service_key_delay_s: int = 0
     #: Admin web UI (kdc/admin/ui): its session/CSRF signing key, inline or in a 0600 file; no key, no UI.
     admin_secret_key: str | None = field(default=None, repr=False)
     admin_secret_key_file: Path | None = None
@@ -78,6 +80,7 @@ class Settings:
             max_skew_s=_int(env, "TALLY_MAX_SKEW", 300, 1, 3600),
             public_url=env.get("TALLY_PUBLIC_URL") or None,
             trust_forwarded=trust,
+            new_service_key_delay_s=_int(env, "TALLY_NEW_SERVICE_KEY_DELAY_S", 0, 0, 30 * 86400),
             admin_secret_key=env.get("TALLY_ADMIN_SECRET_KEY") or None,
             admin_secret_key_file=Path(env["TALLY_ADMIN_SECRET_KEY_FILE"]) if env.get("TALLY_ADMIN_SECRET_KEY_FILE")
             else None,

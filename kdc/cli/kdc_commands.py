@@ -59,7 +59,10 @@ def init(ctx: click.Context, realm: str | None, master_key_file: Path | None) ->
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
-    """Serve the KDC under gunicorn (TALLY_REDIS_URL, TALLY_REALM, TALLY_MASTER_KEY_FILE)."""
+    """Serve the KDC under gunicorn (TALLY_REDIS_URL, TALLY_REALM, TALLY_MASTER_KEY_FILE).
+
+    SIGHUP makes every worker read the master key file again (no restart).
+    """
     from ..app import create_app
     from ..serve import serve_wsgi
 
@@ -76,5 +79,6 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     finally:
         store.close()  # workers open their own connections after fork
     click.echo(f"KDC for realm {realm} on http://{host}:{port} ({workers} workers x {threads} threads)", err=True)
-    serve_wsgi(lambda: create_app(settings=settings, master_key=master), host=host, port=port,
+    # Each worker reads the master key file itself, and again on SIGHUP or after a master key rotation.
+    serve_wsgi(lambda: create_app(settings=settings), host=host, port=port,
                workers=workers, threads=threads, access_log=access_log)

@@ -11,6 +11,7 @@ import click
 from tally_protocol.errors import ConfigurationError, InvalidRequest
 from tally_runtime.cli_input import read_password
 from tally_runtime.keytab_file import write_keytab
+from tally_runtime.settings import Settings
 
 from ..records import PrincipalKind, PrincipalRecord
 from .context import (
@@ -129,8 +130,12 @@ def enable(ctx: click.Context, name: str) -> None:
 @click.option("--keytab", type=PATH, help="Service: write the keytab (all kept versions), replacing the file.")
 @click.option("--key-out", type=PATH, help="Client: write the new key file, replacing the file.")
 @click.option("--password", "use_password", is_flag=True, help="Client: a new password (prompted, or stdin).")
+@click.option("--delay", type=click.IntRange(0), help="Service or krbtgt: the KDC issues under the new version only "
+              "after SECONDS (pending until then; the keytab holds it at once) [default: "
+              "TALLY_NEW_SERVICE_KEY_DELAY_S for services, else 0].")
 @click.pass_context
-def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | None, use_password: bool) -> None:
+def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | None, use_password: bool,
+           delay: int | None) -> None:
     """Give a principal a new key version."""
     db = db_of(ctx)
     record = db.get(name)
@@ -146,7 +151,12 @@ def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | N
         parent = target.expanduser().parent
         if parent.exists() and not os.access(parent, os.W_OK):
             raise ConfigurationError(f"cannot write {target}: {parent} is not writable")
-    keyset = db.rotate(p, password=read_password(confirm=True) if use_password else None)
+    if delay is None:
+        delay = Settings.from_env().new_service_key_delay_s if record.kind is PrincipalKind.SERVICE else 0
+    keyset = db.rotate(p, password=read_password(confirm=True) if use_password else None, delay_s=delay)
+    if delay:
+        click.echo(f"key version {keyset.current.kvno} is pending: the KDC issues under it from "
+                   f"{_when(int(time.time()) + delay)}; load the keytab on every replica before then (SIGHUP)")
     if target is not None:
         replace_keytab(target, p, keyset)
         click.echo(f"{p} rotated to key version {keyset.current.kvno}; {target} holds versions "

@@ -146,15 +146,23 @@ def test_the_ticket_granting_principal_cannot_be_disabled_or_deleted(db: Princip
         db.delete(f"krbtgt/{REALM}")
 
 
-def test_service_rotation_keeps_old_versions_up_to_the_limit(any_redis: redis.Redis, master_key: MasterKey) -> None:
-    db = PrincipalDB(any_redis, REALM, master_key, keep_versions=3)
-    db.init_realm()
+def test_service_rotation_keeps_old_versions_while_tickets_may_use_them(db: PrincipalDB) -> None:
     first = db.add_service("api").current
     for _ in range(2):
         db.rotate("api")
     keys = db.keyset("api")
     assert keys.versions == [1, 2, 3] and keys.get(1).material == first.material
-    assert db.rotate("api").versions == [2, 3, 4]
+
+
+def test_rotation_beyond_the_version_cap_is_refused(any_redis: redis.Redis, master_key: MasterKey) -> None:
+    db = PrincipalDB(any_redis, REALM, master_key, max_versions=3)
+    db.init_realm()
+    db.add_service("api")
+    db.rotate("api")
+    db.rotate("api")
+    with pytest.raises(PolicyRefused, match="key versions"):
+        db.rotate("api")
+    assert db.get("api").kvnos == [1, 2, 3]
 
 
 def test_client_rotation_keeps_only_the_new_key(db: PrincipalDB) -> None:
