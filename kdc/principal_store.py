@@ -4,8 +4,10 @@ Key layout, every key hash-tagged by realm so the multi-key transactions
 stay within one Redis Cluster slot:
 
 * ``tally:{REALM}:meta``    hash: realm creation time, the master key version
-  writers wrap under (``master_kvno``) and a check value per master version
-  (``master_check:<kvno>``; ``master_check`` in realms from before rotation)
+  writers wrap under (``master_kvno``), when it was announced
+  (``master_rotated``) and a check value per master version
+  (``master_check:<kvno>``, hex; ``master_check``, raw bytes, in realms from
+  before rotation)
 * ``tally:{REALM}:p:<name>`` one JSON ``PrincipalRecord`` per principal
 * ``tally:{REALM}:idx``     sorted set of names (score 0) for ordered, paged listing
 * ``tally:{REALM}:decoy``   random secret for decoy salts and keys of unknown names
@@ -66,7 +68,7 @@ Change = Callable[[PrincipalRecord, int, "Wrap"], PrincipalRecord]
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 def _bytes(value: Any) -> bytes:
@@ -198,7 +200,7 @@ class PrincipalStore:
                                  (KeyVersion(1, ring.current.wrap(self.realm, tgs.name, key, self._rng), now),))
         decoy = self._rng(DECOY_SECRET_SIZE)
         meta: dict[str, Any] = {"created": now, "master_kvno": ring.kvno}
-        meta.update({f"{CHECK_FIELD}:{m.kvno}": m.check_value(self.realm) for m in ring})
+        meta.update({f"{CHECK_FIELD}:{m.kvno}": m.check_value(self.realm).hex() for m in ring})
 
         def tx(pipe: Any) -> None:
             if pipe.exists(self._meta_key):
@@ -227,7 +229,7 @@ class PrincipalStore:
             expected = master.check_value(self.realm)
             stored = meta.get(f"{CHECK_FIELD}:{master.kvno}")
             if stored is not None:
-                if not equal(_bytes(stored), expected):
+                if not equal(_bytes(stored), expected.hex().encode()):
                     raise ConfigurationError(f"the master key file does not belong to realm {self.realm}")
                 known = True
             elif CHECK_FIELD in meta and equal(_bytes(meta[CHECK_FIELD]), expected):
