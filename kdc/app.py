@@ -29,6 +29,8 @@ from tally_runtime.redis_store import connect
 from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
 
+from .admin.api import admin_api
+from .admin.extension import init_admin
 from .exchange import TicketPolicy
 from .key_policy import KeyPolicy
 from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
@@ -125,6 +127,8 @@ def create_app(
         rng=rng,
     )
 
+    init_admin(app, app.extensions[EXTENSION], settings)
+
     configure()
     install_error_handlers(app)
     if cfg["TALLY_TRUST_FORWARDED"]:
@@ -133,4 +137,5 @@ def create_app(
     app.register_blueprint(kdc_api)
     app.register_blueprint(onboarding_api)
     app.register_blueprint(health)
+    app.register_blueprint(admin_api)
     return app

@@ -1,7 +1,8 @@
 """The KDC's HTTP API as an OpenAPI 3.1 document, written by hand to match ``views.py``.
 
 Binary protocol messages travel as base64url without padding (RFC 4648 §5);
-their layout is specified in docs/protocol.md, not here.
+their layout is specified in docs/protocol.md, not here.  The admin API's
+paths and schemas come from ``kdc/admin/openapi.py``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tally_protocol.codes import ErrorCode
+
+from .admin.openapi import SECURITY_SCHEMES, admin_paths, admin_schemas
 
 _B64URL = {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "contentEncoding": "base64url"}
 
@@ -99,9 +102,12 @@ def openapi_document(realm: str) -> dict[str, Any]:
                 "503": _json("#/components/schemas/Health", "the store is unavailable")}}},
             "/openapi.json": {"get": {"summary": "this document", "responses": {
                 "200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}}}}},
+            **admin_paths(),
         },
         "components": {
+            "securitySchemes": SECURITY_SCHEMES,
             "schemas": {
+                **admin_schemas(),
                 "AsRequestBody": _body("as_req", "encoded AsRequest"),
                 "AsReplyBody": _body("as_rep", "encoded AsReply"),
                 "TgsRequestBody": _body("tgs_req", "encoded TgsRequest"),

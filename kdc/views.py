@@ -41,7 +41,9 @@ from tally_protocol.replay import claim_or_reject
 from tally_runtime.logs import audit
 from tally_runtime.redis_store import ping
 
+from .admin.extension import admin_state
 from .exchange import check_preauth, check_tgs_request, issue_service_ticket, issue_tgt
+from .lockout import Lockout
 from .openapi import openapi_document
 from .records import PrincipalKind
 from .state import KdcState, kdc_state
@@ -90,6 +92,7 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> AsR
         raise WrongRealm(expected=state.realm)
     name = str(client)
     state.lockout.check(name)
+    policy = admin_state().policies.resolve(client)  # one HMGET: realm default and the client's override
     record = db.find(client)
     if record is not None and record.kind is not PrincipalKind.TGS:
         # Clients seal with kvno 0, "the current key" (Kerberos omits the kvno).
@@ -99,7 +102,9 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> AsR
     try:
         checked = check_preauth(as_req, client_key, now=now, verify=state.verify_policy)
     except PreauthFailed:
-        state.lockout.record_failure(name)
+        lockout = state.lockout if policy.lockout == state.lockout.policy else Lockout(
+            state.redis, state.realm, policy.lockout, state.clock, state.rng)
+        lockout.record_failure(name)
         raise
     if record is None:  # unreachable without the realm's decoy secret; never issue for a decoy
         raise PreauthFailed()
@@ -108,7 +113,7 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> AsR
     if record.disabled:
         raise PrincipalDisabled()
     return issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=db.current_key(db.tgs),
-                     policy=state.ticket_policy, now=now, rng=state.rng)
+                     policy=policy.ticket, now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/as")
@@ -149,8 +154,11 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) ->
         if service.disabled:
             raise PrincipalDisabled("service principal is disabled")
         service_key = db.unwrap_current(service)
-    return issue_service_ticket(verified, body, service_key=service_key, policy=state.ticket_policy,
-                                now=now, rng=state.rng)
+    # One HMGET: a service ticket lives at most the shorter of the client's and the service's lifetime.
+    target = body.service if body.service.realm == state.realm else db.tgs
+    client_policy, service_policy = admin_state().policies.resolve_pair(verified.client, target)
+    return issue_service_ticket(verified, body, service_key=service_key,
+                                policy=client_policy.for_service(service_policy), now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/tgs")

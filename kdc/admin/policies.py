@@ -1,0 +1,217 @@
+"""Ticket and lockout policies: the realm default and per-principal overrides, stored in Redis.
+
+Resolution, field by field: the principal's override, else the realm
+default, else the app's configuration (``TALLY_TGT_LIFETIME_S`` ...).  A
+service ticket lives at most the shorter of the client's and the service's
+service-ticket lifetime (and never beyond its TGT: ``exchange.py``).
+
+Storage: one hash per realm, ``tally:{REALM}:policy``, field ``@default`` for
+the realm default and the principal's name for an override (names never
+start with ``@``), each a JSON object of the fields it sets.  The KDC's hot
+path costs one HMGET per exchange, whether or not any override exists: the
+AS exchange reads the default and the client's field, the TGS exchange the
+default, the client's and the service's fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import redis
+
+from tally_protocol.errors import ConfigurationError, InvalidRequest
+from tally_protocol.principal import Principal
+from tally_runtime.redis_store import store_errors
+
+from ..exchange import TicketPolicy
+from ..lockout import LockoutPolicy
+
+DEFAULT_FIELD = "@default"
+_DAY = 86400
+#: Inclusive bounds of each field: a typo must not issue a ten-year ticket or disable lockout.
+BOUNDS: Mapping[str, tuple[int, int]] = {
+    "tgt_lifetime_s": (60, 30 * _DAY),
+    "renewable_lifetime_s": (0, 365 * _DAY),
+    "service_ticket_lifetime_s": (60, 30 * _DAY),
+    "lockout_threshold": (1, 1000),
+    "lockout_window_s": (1, 30 * _DAY),
+    "lockout_duration_s": (1, 30 * _DAY),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOverride:
+    """Fields a realm default or a principal sets; ``None`` inherits from the next level."""
+
+    tgt_lifetime_s: int | None = None
+    renewable_lifetime_s: int | None = None
+    service_ticket_lifetime_s: int | None = None
+    lockout_threshold: int | None = None
+    lockout_window_s: int | None = None
+    lockout_duration_s: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            low, high = BOUNDS[f.name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidRequest(f"{f.name} must be a whole number between {low} and {high}")
+
+    @property
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def over(self, base: PolicyOverride) -> PolicyOverride:
+        """This override's fields where set, ``base``'s elsewhere."""
+        return replace(base, **{f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None})
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PolicyOverride:
+        """From a JSON object; unknown fields are refused so a misspelt one is not silently ignored."""
+        if not isinstance(data, Mapping):
+            raise InvalidRequest("a policy is a JSON object")
+        unknown = sorted(set(data) - set(BOUNDS))
+        if unknown:
+            raise InvalidRequest(f"unknown policy field(s) {', '.join(map(str, unknown))}; known: "
+                                 f"{', '.join(BOUNDS)}")
+        return cls(**{str(k): v for k, v in data.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class EffectivePolicy:
+    """What the KDC applies to one principal."""
+
+    ticket: TicketPolicy
+    lockout: LockoutPolicy
+
+    def value(self, name: str) -> int:
+        """A field by its ``PolicyOverride`` name."""
+        t, lk = self.ticket, self.lockout
+        return {"tgt_lifetime_s": t.tgt_lifetime_s, "renewable_lifetime_s": t.renewable_lifetime_s,
+                "service_ticket_lifetime_s": t.service_ticket_lifetime_s, "lockout_threshold": lk.threshold,
+                "lockout_window_s": lk.window_s, "lockout_duration_s": lk.duration_s}[name]
+
+    def for_service(self, service: EffectivePolicy) -> TicketPolicy:
+        """Lifetimes for a TGS exchange by this client for ``service`` (renewals follow the client's)."""
+        return replace(self.ticket, service_ticket_lifetime_s=min(self.ticket.service_ticket_lifetime_s,
+                                                                  service.ticket.service_ticket_lifetime_s))
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: self.value(name) for name in BOUNDS}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EffectivePolicy:
+        try:
+            v = {name: int(data[name]) for name in BOUNDS}
+            return cls(TicketPolicy(v["tgt_lifetime_s"], v["renewable_lifetime_s"], v["service_ticket_lifetime_s"]),
+                       LockoutPolicy(v["lockout_threshold"], v["lockout_window_s"], v["lockout_duration_s"]))
+        except (KeyError, TypeError, ValueError, ConfigurationError) as e:
+            raise InvalidRequest("malformed effective policy") from e
+
+
+def _decode(raw: Any, what: str) -> PolicyOverride:
+    if raw is None:
+        return PolicyOverride()
+    try:
+        return PolicyOverride.from_dict(json.loads(raw))
+    except (ValueError, InvalidRequest) as e:
+        raise ConfigurationError(f"the stored policy of {what} is corrupt") from e
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class PolicyStore:
+    """Reads, resolves and writes one realm's policies; ``base`` is what the app's configuration says."""
+
+    def __init__(self, redis_client: redis.Redis, realm: str, base: EffectivePolicy) -> None:
+        self.realm = realm
+        self.base = base
+        self._redis = redis_client
+        self.key = f"tally:{{{realm}}}:policy"
+
+    def _field(self, principal: Principal) -> str:
+        if principal.realm != self.realm:
+            raise InvalidRequest(f"{principal} is not in realm {self.realm}")
+        return principal.name
+
+    def _resolve(self, default: PolicyOverride, own: PolicyOverride) -> EffectivePolicy:
+        merged = own.over(default)
+
+        def pick(name: str) -> int:
+            value = getattr(merged, name)
+            return self.base.value(name) if value is None else int(value)
+
+        return EffectivePolicy(
+            TicketPolicy(pick("tgt_lifetime_s"), pick("renewable_lifetime_s"), pick("service_ticket_lifetime_s")),
+            LockoutPolicy(pick("lockout_threshold"), pick("lockout_window_s"), pick("lockout_duration_s")),
+        )
+
+    # -- the KDC's hot path: one HMGET each ------------------------------------
+
+    def resolve(self, principal: Principal) -> EffectivePolicy:
+        with store_errors():
+            default, own = self._redis.hmget(self.key, [DEFAULT_FIELD, self._field(principal)])
+        return self._resolve(_decode(default, "the realm"), _decode(own, str(principal)))
+
+    def resolve_default(self) -> EffectivePolicy:
+        """What a principal without an override gets."""
+        return self._resolve(self.realm_default(), PolicyOverride())
+
+    def resolve_pair(self, client: Principal, service: Principal) -> tuple[EffectivePolicy, EffectivePolicy]:
+        with store_errors():
+            default, own, other = self._redis.hmget(self.key, [DEFAULT_FIELD, self._field(client),
+                                                               self._field(service)])
+        realm = _decode(default, "the realm")
+        return self._resolve(realm, _decode(own, str(client))), self._resolve(realm, _decode(other, str(service)))
+
+    # -- administration --------------------------------------------------------
+
+    def realm_default(self) -> PolicyOverride:
+        with store_errors():
+            return _decode(self._redis.hget(self.key, DEFAULT_FIELD), "the realm")
+
+    def override(self, principal: Principal) -> PolicyOverride:
+        with store_errors():
+            return _decode(self._redis.hget(self.key, self._field(principal)), str(principal))
+
+    def overrides(self) -> dict[str, PolicyOverride]:
+        """Every principal override, by full principal name (HGETALL: overrides are few)."""
+        with store_errors():
+            stored = self._redis.hgetall(self.key)
+        return {f"{_text(k)}@{self.realm}": _decode(v, _text(k)) for k, v in sorted(stored.items())
+                if _text(k) != DEFAULT_FIELD}
+
+    def _write(self, field_name: str, policy: PolicyOverride) -> None:
+        with store_errors():
+            if policy.is_empty:
+                self._redis.hdel(self.key, field_name)
+            else:
+                doc = {k: v for k, v in policy.to_dict().items() if v is not None}
+                self._redis.hset(self.key, field_name, json.dumps(doc, sort_keys=True))
+
+    def set_default(self, policy: PolicyOverride) -> None:
+        """Replace the realm default (an empty one falls back to the app's configuration)."""
+        self._write(DEFAULT_FIELD, policy)
+
+    def set_override(self, principal: Principal, policy: PolicyOverride) -> None:
+        """Replace ``principal``'s override (an empty one removes it)."""
+        self._write(self._field(principal), policy)
+
+    def longest(self) -> TicketPolicy:
+        """The longest lifetimes any principal may get: what key retention must outlast."""
+        levels = [self.realm_default(), *self.overrides().values()]
+
+        def most(name: str) -> int:
+            return max([self.base.value(name), *(int(getattr(o, name)) for o in levels if getattr(o, name) is not None)])
+
+        return TicketPolicy(most("tgt_lifetime_s"), most("renewable_lifetime_s"), most("service_ticket_lifetime_s"))
