@@ -38,6 +38,7 @@ from .master_key import MasterKey, MasterKeyring
 from .master_key_file import MasterKeyFile
 from .onboarding_views import onboarding_api
 from .principal_db import PrincipalDB
+from .revocation import RevocationList
 from .state import EXTENSION, KdcState
 from .views import health, kdc_api
 
@@ -125,6 +126,7 @@ def create_app(
         verify_policy=verify_policy,
         clock=clock,
         rng=rng,
+        revocation=RevocationList(store, realm, clock, cache_s=0, longest_ticket_s=key_policy.longest_ticket_s),
     )
 
     init_admin(app, app.extensions[EXTENSION], settings)

@@ -15,6 +15,7 @@ from tally_runtime.replay_cache import RedisReplayCache
 from .exchange import TicketPolicy
 from .lockout import Lockout, RateLimiter
 from .principal_db import PrincipalDB
+from .revocation import RevocationList
 
 EXTENSION = "tally_kdc"
 
@@ -31,6 +32,8 @@ class KdcState:
     verify_policy: VerifyPolicy
     clock: Callable[[], float]
     rng: Random
+    #: Checked at the TGS with no cache (cache_s=0): one GET per TGS request.
+    revocation: RevocationList
 
 
 def kdc_state(app: Flask | None = None) -> KdcState:

@@ -108,6 +108,23 @@ class WrongRealm(TicketError):
     default_message = "ticket is for another realm"
 
 
+class TicketRevoked(TicketError):
+    """The realm revoked this ticket, or every ticket of its login (the client's ``authtime``).
+
+    A ``TicketError`` on purpose: the one bounded "get a new ticket" retry
+    is the right reaction.  For a revoked ticket id the client's TGT buys a
+    fresh ticket and the request succeeds.  For a revoked principal the TGS
+    refuses that TGT with this same code, so the client drops it and logs in
+    again, which only a holder of the long-term key can do (a stolen ticket
+    or credential cache cannot); a disabled principal's login is refused.
+    Raising it as "retrying won't help" would leave the dead TGT cached and
+    fail every later request until someone ran ``tally login`` by hand.
+    """
+
+    code = ErrorCode.TICKET_REVOKED
+    default_message = "ticket revoked"
+
+
 class RequestRejected(TallyError):
     """Retrying the same request will not help."""
 
