@@ -4,20 +4,36 @@ The app comes from a zero-argument factory that gunicorn calls in each
 worker after fork (``preload_app`` off), so every worker opens its own Redis
 connection: sockets shared across a fork corrupt each other's replies.
 Used by ``tally kdc serve`` and ``tally service serve`` alike.
+
+SIGHUP to the server is forwarded to every worker, which reloads its key
+files in place (the keytab, or the KDC's master key file): gunicorn's own
+HUP handling would replace every worker, and there is no configuration to
+re-read here.
 """
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from tally_protocol.errors import ConfigurationError
 
 WsgiFactory = Callable[[], Any]
 #: Settings only newer gunicorn versions know; skipped on older ones.
 _OPTIONAL = frozenset({"control_socket_disable"})
+
+
+class _ForwardingArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's arbiter, except that SIGHUP goes to the workers (key reload) instead of replacing them."""
+
+    def handle_hup(self) -> None:
+        self.log.info("Hang up: forwarding to the workers (key files reload in place)")
+        self.kill_workers(signal.SIGHUP)
 
 
 class _FactoryApplication(BaseApplication):  # type: ignore[misc]
@@ -36,6 +52,14 @@ class _FactoryApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return self._factory()
+
+    def run(self) -> None:
+        try:
+            _ForwardingArbiter(self).run()
+        except RuntimeError as e:  # gunicorn's own reporting of a failed start
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
 
 
 def gunicorn_options(*, host: str, port: int, workers: int = 2, threads: int = 4,

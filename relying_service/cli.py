@@ -21,8 +21,9 @@ DEFAULT_PORT = 8751
 
 
 def demo_app_factory(keytab: Path, settings: Settings) -> Callable[[], Flask]:
-    """What each server worker calls to build its own app (its own Redis connections)."""
-    return functools.partial(create_demo_app, keytab_path=keytab, settings=settings)
+    """What each server worker calls to build its own app (its own Redis connections, its own SIGHUP reload)."""
+    return functools.partial(create_demo_app, keytab_path=keytab, settings=settings,
+                             test_config={"TALLY_RELOAD_ON_SIGHUP": True})
 
 
 @click.group("service", cls=TallyGroup)
@@ -42,6 +43,8 @@ def serve(keytab: Path, host: str, port: int, workers: int | None) -> None:
 
     The replay cache is TALLY_REDIS_URL; unset, it is the embedded store,
     which lives in one process, so only one worker can then be used.
+    SIGHUP makes every worker reload the keytab (after a rotation), without
+    a restart; a ticket under an unknown key version does too.
     """
     configure()
     settings = Settings.from_env()

@@ -20,7 +20,14 @@ environment through ``Settings.from_env``):
 * ``TALLY_MAX_SKEW``: accepted clock skew in seconds;
 * ``TALLY_PUBLIC_URL`` / ``TALLY_TRUST_FORWARDED``: behind a reverse proxy,
   see ``request_binding``;
-* ``TALLY_MAX_BODY_BYTES``: bodies are buffered to be verified; larger is 413.
+* ``TALLY_MAX_BODY_BYTES``: bodies are buffered to be verified; larger is 413;
+* ``TALLY_CHECK_REVOCATION`` (default on): consult the realm's revocation
+  list in the same Redis (``kdc.revocation``; a local copy at most one
+  second old, so at most one GET per second per process);
+* ``TALLY_RELOAD_ON_SIGHUP`` (default off, on under ``tally service serve``):
+  reload the keytab on SIGHUP (``TicketAuth.reload_keytab_on_sighup`` does it
+  for an app configured otherwise).  Whatever the setting, a ticket under an
+  unknown key version makes the keytab file be looked at again (rate-limited).
 
 State lives in ``app.extensions["tally_auth"]``, never on the extension, so
 one ``TicketAuth`` can serve several apps.
@@ -49,6 +56,7 @@ from flask import Flask, Response, abort, current_app, g, has_request_context, r
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from kdc.revocation import RevocationList
 from tally_protocol import Random
 from tally_protocol.errors import AuthenticationRequired, ConfigurationError, TallyError
 from tally_protocol.messages.ap_rep import HEADER_NAME
@@ -59,9 +67,10 @@ from tally_runtime.redis_store import EMBEDDED_NOTICE, connect
 from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
 
+from .keytab_source import KeytabSource
 from .request_binding import BindingConfig, binding_from_environ
 from .request_body import MAX_BODY_BYTES, RequestTooLarge
-from .verifier import Verifier
+from .verifier import RevocationCheck, Verifier
 
 EXTENSION_KEY = "tally_auth"
 _G_VERIFIED = "tally_verified"
@@ -92,6 +101,8 @@ def _apply_config_defaults(app: Flask) -> None:
         app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
     app.config.setdefault("TALLY_KEYTAB", None)
     app.config.setdefault("TALLY_MAX_BODY_BYTES", MAX_BODY_BYTES)
+    app.config.setdefault("TALLY_CHECK_REVOCATION", True)
+    app.config.setdefault("TALLY_RELOAD_ON_SIGHUP", False)
 
 
 def _flag(value: Any) -> bool:
@@ -105,11 +116,13 @@ class TicketAuth:
         *,
         verifier: Verifier | None = None,
         replay_cache: ReplayCache | None = None,
+        revocation: RevocationCheck | None = None,
         clock: Callable[[], float] = time.time,
         rng: Random = os.urandom,
     ) -> None:
         self._verifier = verifier
         self._replay_cache = replay_cache
+        self._revocation = revocation
         self._clock = clock
         self._rng = rng
         if app is not None:
@@ -124,7 +137,17 @@ class TicketAuth:
             max_body_bytes=int(app.config["TALLY_MAX_BODY_BYTES"]),
             store=store,
         )
+        if _flag(app.config["TALLY_RELOAD_ON_SIGHUP"]):
+            self.reload_keytab_on_sighup(app)
         app.after_request(self._prove)
+
+    def reload_keytab_on_sighup(self, app: Flask | None = None) -> bool:
+        """Reload the app's keytab on every SIGHUP to this process (call it in each server worker).
+
+        False when the verifier was not built from a keytab file, or when the
+        handler cannot be installed (not the main thread).
+        """
+        return self.state(app).verifier.reload_keys_on_sighup()
 
     def _make_verifier(self, app: Flask) -> tuple[Verifier, redis.Redis | None]:
         if self._verifier is not None:
@@ -144,8 +167,12 @@ class TicketAuth:
             max_skew = int(app.config["TALLY_MAX_SKEW"])
         except (TypeError, ValueError):
             raise ConfigurationError("TALLY_MAX_SKEW must be a whole number of seconds") from None
-        verifier = Verifier.from_keytab(keytab, replay_cache=cache, policy=VerifyPolicy(max_skew_s=max_skew),
-                                        clock=self._clock, rng=self._rng)
+        source = KeytabSource(keytab)
+        revocation = self._revocation
+        if revocation is None and store is not None and _flag(app.config["TALLY_CHECK_REVOCATION"]):
+            revocation = RevocationList(store, source.principal.realm, self._clock)
+        verifier = Verifier(source.principal, source, cache, policy=VerifyPolicy(max_skew_s=max_skew),
+                            revocation=revocation, clock=self._clock, rng=self._rng)
         return verifier, store
 
     @staticmethod
