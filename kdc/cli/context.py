@@ -1,11 +1,15 @@
 """Shared pieces of the ``tally kdc`` and ``tally admin`` commands: the two groups and their context.
 
 ``admin`` works directly on the store with the master key, as ``kadmin.local``
-does: whoever can read the master key file already holds every key.  Keys
-leave the KDC only as 0600 files; nothing secret is ever printed.
+does: whoever can read the master key file already holds every key.  With
+``--remote URL`` the same commands go through the KDC's admin API instead,
+as the principal logged in with ``tally login`` (``admin_of`` returns either
+kind of ``AdminInterface``).  Keys leave the KDC only as 0600 files; nothing
+secret is ever printed.
 
 Tests (and embedding programs) may pass ``obj={"redis_client": ..., "password_params":
-..., "master_key": ...}`` to the click context instead of the environment's store.
+..., "master_key": ...}`` to the click context instead of the environment's store,
+and ``"remote_session"`` (a ``requests.Session``) for ``--remote``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ from tally_runtime.keytab_file import write_keytab
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect, is_embedded
 from tally_runtime.settings import Settings
 
+from ..admin.extension import build_operations
+from ..admin.interface import AdminInterface, LocalAdmin, local_actor
+from ..admin.policies import EffectivePolicy
+from ..exchange import TicketPolicy
+from ..lockout import LockoutPolicy
 from ..master_key import load_master_key_file
 from ..principal_db import PrincipalDB
 
@@ -60,14 +69,50 @@ def kdc_group() -> None:
 
 @click.group("admin", cls=TallyGroup)
 @click.option("--realm", help="Realm to administer (default: TALLY_REALM, or the only realm in the store).")
+@click.option("--remote", metavar="URL", help="Administer the KDC at URL through its admin API, as the principal "
+              "of `tally login` (https://, or http:// to a loopback address).")
 @click.pass_context
-def admin_group(ctx: click.Context, realm: str | None) -> None:
-    """Administer principals locally, against the store and the master key file."""
-    obj_of(ctx)["realm"] = realm
+def admin_group(ctx: click.Context, realm: str | None, remote: str | None) -> None:
+    """Administer a realm: locally against the store and the master key file, or --remote."""
+    obj = obj_of(ctx)
+    obj["realm"] = realm
+    obj["remote"] = remote
+
+
+def admin_of(ctx: click.Context) -> AdminInterface:
+    """The admin operations this command runs through: local (as kadmin.local) or ``--remote``."""
+    obj = obj_of(ctx)
+    if "admin" in obj:
+        admin: AdminInterface = obj["admin"]
+        return admin
+    remote = obj.get("remote")
+    if remote:
+        from client_sdk.ccache import CredentialCache
+        from client_sdk.client import Client
+
+        from ..admin.remote import RemoteAdmin
+
+        client = Client(ccache=CredentialCache(Settings.from_env().ccache), session=obj.get("remote_session"))
+        realm = obj.get("realm")
+        if realm and realm_name(realm) != client.principal.realm:
+            raise ConfigurationError(f"--realm {realm} differs from the realm of {client.principal}, the principal "
+                                     "logged in")
+        admin = RemoteAdmin(remote, client)
+    else:
+        db = db_of(ctx)
+        # The KDC's own TALLY_*_LIFETIME_S settings are not known here: effective policies assume the defaults.
+        operations = build_operations(store_of(ctx, Settings.from_env(), warn=False), db,
+                                      EffectivePolicy(TicketPolicy(), LockoutPolicy()),
+                                      password_params=obj.get("password_params"))
+        admin = LocalAdmin(operations, local_actor())
+    obj["admin"] = admin
+    return admin
 
 
 def db_of(ctx: click.Context) -> PrincipalDB:
     obj = obj_of(ctx)
+    if obj.get("remote"):
+        raise ConfigurationError(f"`{ctx.command_path}` works only locally, on the KDC host: drop --remote")
     if "db" in obj:
         db = obj["db"]
         assert isinstance(db, PrincipalDB)
@@ -112,9 +157,12 @@ def replace_keytab(path: Path, principal: Principal, keyset: Keyset) -> None:
         raise ConfigurationError(f"cannot replace {path}: {e.strerror}") from None
 
 
-def write_new(db: PrincipalDB, p: Principal, path: Path, keyset: Keyset) -> None:
+def write_new(admin: AdminInterface, p: Principal, path: Path, keyset: Keyset) -> None:
     try:
         write_keytab(path, p, keyset)
     except TallyError:
-        db.delete(p)  # the key exists nowhere else: do not leave a principal nobody can use
+        try:
+            admin.delete(str(p))  # the key exists nowhere else: do not leave a principal nobody can use
+        except TallyError:
+            pass  # (e.g. no delete permission) the write error is the one to report
         raise

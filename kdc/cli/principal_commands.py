@@ -1,4 +1,8 @@
-"""``tally admin`` commands on principals: add, list, show, disable, enable, rotate, export, delete."""
+"""``tally admin`` commands on principals: add, list, show, disable, enable, rotate, export, delete.
+
+Each runs through ``admin_of(ctx)``: locally as ``kadmin.local`` or, with
+``--remote``, through the KDC's admin API; the output is the same either way.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,31 @@ from pathlib import Path
 
 import click
 
-from tally_protocol.errors import ConfigurationError, InvalidRequest
+from tally_protocol.errors import ConfigurationError, PermissionDenied, TallyError
+from tally_protocol.keys import Keyset
+from tally_protocol.principal import Principal
 from tally_runtime.cli_input import read_password
-from tally_runtime.keytab_file import write_keytab
+from tally_runtime.keytab_file import read_keytab, write_keytab
 from tally_runtime.settings import Settings
 
-from ..records import PrincipalKind, PrincipalRecord
+from ..admin.results import Issued, PrincipalSummary
 from .context import (
     PATH,
     admin_group,
-    db_of,
+    admin_of,
+    obj_of,
     refuse_existing,
     replace_keytab,
     write_new,
 )
+
+
+def _when(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _principal(name: str, realm: str) -> Principal:
+    return Principal.parse(name, default_realm=realm)
 
 
 @admin_group.command("add-client")
@@ -33,16 +48,16 @@ def add_client(ctx: click.Context, name: str, key_out: Path | None, use_password
     """Add a client principal with a key file or a password."""
     if (key_out is None) == (not use_password):
         raise click.UsageError("give exactly one of --key-out FILE or --password")
-    db = db_of(ctx)
-    p = db.principal(name)
+    admin = admin_of(ctx)
+    p = _principal(name, admin.realm)
     if key_out is not None:
         path = refuse_existing(key_out)
-        keyset = db.add_client(p)
+        keyset = admin.add_client(str(p)).keyset
         assert keyset is not None
-        write_new(db, p, path, keyset)
+        write_new(admin, p, path, keyset)
         click.echo(f"client {p} added; key version {keyset.current.kvno} written to {path} (0600)")
     else:
-        db.add_client(p, password=read_password(confirm=True))
+        admin.add_client(str(p), password=read_password(confirm=True))
         click.echo(f"client {p} added with a password-derived key (Argon2id)")
 
 
@@ -52,40 +67,40 @@ def add_client(ctx: click.Context, name: str, key_out: Path | None, use_password
 @click.pass_context
 def add_service(ctx: click.Context, name: str, keytab: Path) -> None:
     """Add a service principal with a random key, written to a keytab."""
-    db = db_of(ctx)
-    p = db.principal(name)
+    admin = admin_of(ctx)
+    p = _principal(name, admin.realm)
     path = refuse_existing(keytab)
-    keyset = db.add_service(p)
-    write_new(db, p, path, keyset)
+    keyset = admin.add_service(str(p)).keyset
+    assert keyset is not None
+    write_new(admin, p, path, keyset)
     click.echo(f"service {p} added; keytab with key version {keyset.current.kvno} written to {path} (0600)")
-
-
-def _status(record: PrincipalRecord) -> str:
-    return "disabled" if record.disabled else "enabled"
-
-
-def _when(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 @admin_group.command("list")
 @click.option("--prefix", default="", help="Only names starting with this.")
+@click.option("--kind", type=click.Choice(["client", "service", "tgs"]), help="Only principals of this kind.")
+@click.option("--status", type=click.Choice(["enabled", "disabled"]), help="Only enabled or disabled principals.")
 @click.pass_context
-def list_principals(ctx: click.Context, prefix: str) -> None:
+def list_principals(ctx: click.Context, prefix: str, kind: str | None, status: str | None) -> None:
     """List principals: name, kind, status, key versions."""
-    db = db_of(ctx)
+    admin = admin_of(ctx)
     rows: list[tuple[str, str, str, str]] = []
-    start: str | None = None
+    cursor: str | None = None
     while True:
-        page = db.list(prefix=prefix, start=start, limit=500)
-        rows += [(r.name, str(r.kind), _status(r), ",".join(map(str, r.kvnos))) for r in page]
-        if len(page) < 500:
+        page = admin.list_principals(prefix=prefix, cursor=cursor, limit=500, kind=kind, status=status)
+        rows += [(r.name, r.kind, r.status, ",".join(map(str, r.kvnos))) for r in page.principals]
+        if page.next_cursor is None:
             break
-        start = page[-1].principal.name
+        cursor = page.next_cursor
     header = ("NAME", "KIND", "STATUS", "KVNOS")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _active_kvno(r: PrincipalSummary, now: float) -> int:
+    active = [k.kvno for k in r.keys if k.activate_at <= now]
+    return active[-1] if active else r.keys[0].kvno
 
 
 @admin_group.command("show")
@@ -93,15 +108,19 @@ def list_principals(ctx: click.Context, prefix: str) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str) -> None:
     """Show a principal (never its keys)."""
-    r = db_of(ctx).get(name)
-    if r.password is not None:
-        source = (f"password (argon2id, {r.password.iterations} iterations, {r.password.memory_kib} KiB, "
-                  f"{r.password.lanes} lanes)")
+    r = admin_of(ctx).show(name)
+    if r.password_kdf is not None:
+        kdf = r.password_kdf
+        source = (f"password (argon2id, {kdf['iterations']} iterations, {kdf['memory_kib']} KiB, "
+                  f"{kdf['lanes']} lanes)")
     else:
         source = "random key"
-    for label, value in (("principal", r.name), ("kind", str(r.kind)), ("status", _status(r)),
-                         ("key versions", ", ".join(map(str, r.kvnos))), ("current kvno", str(r.current.kvno)),
-                         ("key source", source), ("created", _when(r.created)), ("updated", _when(r.updated))):
+    rows = [("principal", r.name), ("kind", r.kind), ("status", r.status),
+            ("key versions", ", ".join(map(str, r.kvnos))), ("current kvno", str(_active_kvno(r, time.time())))]
+    rows += [("pending kvno", f"{k.kvno} (from {_when(k.activate_at)})") for k in r.keys
+             if k.activate_at > time.time()]
+    rows += [("key source", source), ("created", _when(r.created)), ("updated", _when(r.updated))]
+    for label, value in rows:
         click.echo(f"{label + ':':14}{value}")
 
 
@@ -110,9 +129,7 @@ def show(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def disable(ctx: click.Context, name: str) -> None:
     """Disable a principal: no new tickets for it or, for a service, to it."""
-    db = db_of(ctx)
-    db.disable(name)
-    click.echo(f"{db.principal(name)} disabled")
+    click.echo(f"{admin_of(ctx).disable(name).name} disabled")
 
 
 @admin_group.command("enable")
@@ -120,9 +137,27 @@ def disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def enable(ctx: click.Context, name: str) -> None:
     """Enable a disabled principal."""
-    db = db_of(ctx)
-    db.enable(name)
-    click.echo(f"{db.principal(name)} enabled")
+    click.echo(f"{admin_of(ctx).enable(name).name} enabled")
+
+
+def _kept(target: Path, issued: Issued) -> Keyset:
+    """The keytab to write: the versions returned, plus kept older ones already in ``target``.
+
+    Without ``extract-keys`` a rotation returns only the new version; the
+    service's own copies of the older ones stay in its keytab, as MIT's
+    ``ktadd`` appends to one.
+    """
+    assert issued.keyset is not None
+    keys = {k.kvno: k for k in issued.keyset}
+    path = target.expanduser()
+    if path.exists() and set(keys) != set(issued.principal.kvnos):
+        try:
+            principal, old = read_keytab(path)
+        except TallyError:
+            return issued.keyset
+        if principal == issued.principal.principal:
+            keys = {**{k.kvno: k for k in old if k.kvno in issued.principal.kvnos}, **keys}
+    return Keyset(keys.values())
 
 
 @admin_group.command("rotate")
@@ -132,37 +167,41 @@ def enable(ctx: click.Context, name: str) -> None:
 @click.option("--password", "use_password", is_flag=True, help="Client: a new password (prompted, or stdin).")
 @click.option("--delay", type=click.IntRange(0), help="Service or krbtgt: the KDC issues under the new version only "
               "after SECONDS (pending until then; the keytab holds it at once) [default: "
-              "TALLY_NEW_SERVICE_KEY_DELAY_S for services, else 0].")
+              "TALLY_NEW_SERVICE_KEY_DELAY_S for services (the KDC's, with --remote), else 0].")
 @click.pass_context
 def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | None, use_password: bool,
            delay: int | None) -> None:
     """Give a principal a new key version."""
-    db = db_of(ctx)
-    record = db.get(name)
+    admin = admin_of(ctx)
+    record = admin.show(name)
     p = record.principal
-    if record.kind is PrincipalKind.SERVICE and (keytab is None or key_out or use_password):
+    if record.kind == "service" and (keytab is None or key_out or use_password):
         raise click.UsageError("a service is rotated with --keytab FILE")
-    if record.kind is PrincipalKind.CLIENT and (keytab or (key_out is None) == (not use_password)):
+    if record.kind == "client" and (keytab or (key_out is None) == (not use_password)):
         raise click.UsageError("a client is rotated with exactly one of --key-out FILE or --password")
-    if record.kind is PrincipalKind.TGS and (keytab or key_out or use_password):
+    if record.kind == "tgs" and (keytab or key_out or use_password):
         raise click.UsageError("the ticket-granting key never leaves the KDC: rotate it without options")
     target = keytab or key_out
     if target is not None:
         parent = target.expanduser().parent
         if parent.exists() and not os.access(parent, os.W_OK):
             raise ConfigurationError(f"cannot write {target}: {parent} is not writable")
-    if delay is None:
-        delay = Settings.from_env().new_service_key_delay_s if record.kind is PrincipalKind.SERVICE else 0
-    keyset = db.rotate(p, password=read_password(confirm=True) if use_password else None, delay_s=delay)
-    if delay:
-        click.echo(f"key version {keyset.current.kvno} is pending: the KDC issues under it from "
-                   f"{_when(int(time.time()) + delay)}; load the keytab on every replica before then (SIGHUP)")
+    if delay is None and not obj_of(ctx).get("remote"):
+        delay = Settings.from_env().new_service_key_delay_s if record.kind == "service" else 0
+    issued = admin.rotate(str(p), password=read_password(confirm=True) if use_password else None, delay_s=delay)
+    newest = issued.principal.keys[-1]
+    if newest.activate_at > time.time():
+        click.echo(f"key version {newest.kvno} is pending: the KDC issues under it from "
+                   f"{_when(newest.activate_at)}; load the keytab on every replica before then (SIGHUP)")
     if target is not None:
+        if issued.keyset is None:
+            raise PermissionDenied(f"{p} was rotated to key version {newest.kvno}, but its keys never leave the KDC")
+        keyset = _kept(target, issued)
         replace_keytab(target, p, keyset)
-        click.echo(f"{p} rotated to key version {keyset.current.kvno}; {target} holds versions "
+        click.echo(f"{p} rotated to key version {newest.kvno}; {target} holds versions "
                    f"{', '.join(map(str, keyset.versions))} (0600)")
     else:
-        click.echo(f"{p} rotated to key version {keyset.current.kvno}")
+        click.echo(f"{p} rotated to key version {newest.kvno}")
 
 
 @admin_group.command("export-keytab")
@@ -171,14 +210,10 @@ def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | N
 @click.pass_context
 def export_keytab(ctx: click.Context, name: str, keytab: Path) -> None:
     """Write a service's keytab (every kept key version) to a new file."""
-    db = db_of(ctx)
-    record = db.get(name)
-    if record.kind is not PrincipalKind.SERVICE:
-        raise InvalidRequest(f"{record.name} is a {record.kind}; only service keytabs can be exported")
     path = refuse_existing(keytab)
-    keyset = db.unwrap_keys(record)
-    write_keytab(path, record.principal, keyset)
-    click.echo(f"keytab for {record.name} (versions {', '.join(map(str, keyset.versions))}) written to {path} (0600)")
+    principal, keyset = admin_of(ctx).export_keytab(name)
+    write_keytab(path, principal, keyset)
+    click.echo(f"keytab for {principal} (versions {', '.join(map(str, keyset.versions))}) written to {path} (0600)")
 
 
 @admin_group.command("delete")
@@ -187,9 +222,9 @@ def export_keytab(ctx: click.Context, name: str, keytab: Path) -> None:
 @click.pass_context
 def delete(ctx: click.Context, name: str, yes: bool) -> None:
     """Delete a principal and all its keys."""
-    db = db_of(ctx)
-    p = db.get(name).principal
+    admin = admin_of(ctx)
+    p = admin.show(name).principal
     if not yes:
         click.confirm(f"Delete {p} and all its keys?", abort=True)
-    db.delete(p)
+    admin.delete(str(p))
     click.echo(f"{p} deleted")

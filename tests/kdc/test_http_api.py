@@ -120,8 +120,10 @@ def test_openapi_document_lists_every_endpoint(realm: Realm) -> None:
     response = realm.http.get("/openapi.json")
     doc = json.loads(response.data)
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/v1/as", "/v1/tgs", "/v1/as/params", "/v1/enroll", "/v1/pair/start",
-                                 "/v1/pair/finish", "/healthz", "/readyz", "/openapi.json"}
+    # The admin API's paths are checked route by route in tests/kdc/admin/test_api.py.
+    assert {p for p in doc["paths"] if not p.startswith("/admin/")} == {
+        "/v1/as", "/v1/tgs", "/v1/as/params", "/v1/enroll", "/v1/pair/start", "/v1/pair/finish", "/healthz", "/readyz",
+        "/openapi.json"}
     assert doc["components"]["schemas"]["Error"]["required"] == ["error", "message"]
     assert doc["paths"]["/v1/as"]["post"]["responses"]["401"]
 
