@@ -31,6 +31,7 @@ from tally_runtime.settings import Settings
 
 from .admin.api import admin_api
 from .admin.extension import init_admin
+from .admin.ui import init_admin_ui
 from .exchange import TicketPolicy
 from .key_policy import KeyPolicy
 from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
@@ -140,4 +141,5 @@ def create_app(
     app.register_blueprint(onboarding_api)
     app.register_blueprint(health)
     app.register_blueprint(admin_api)
+    init_admin_ui(app, settings)  # the web UI at /admin, only when TALLY_ADMIN_SECRET_KEY is set
     return app
