@@ -6,7 +6,8 @@ to them, and importing this package registers them all.
 
 from __future__ import annotations
 
-from . import kdc_commands, key_commands, onboarding_commands, principal_commands
+from . import admin_commands, kdc_commands, key_commands, onboarding_commands, principal_commands
 from .context import admin_group, kdc_group
 
-__all__ = ["admin_group", "kdc_commands", "kdc_group", "key_commands", "onboarding_commands", "principal_commands"]
+__all__ = ["admin_commands", "admin_group", "kdc_commands", "kdc_group", "key_commands", "onboarding_commands",
+           "principal_commands"]

@@ -11,6 +11,7 @@ from tally_runtime.redis_store import connect, is_embedded
 from tally_runtime.secret_files import write_secret
 from tally_runtime.settings import Settings
 
+from ..admin.admin_service import admin_service, ensure_admin_service
 from ..master_key import MasterKey, load_master_key_file
 from ..principal_db import PrincipalDB
 from .context import (
@@ -50,6 +51,8 @@ def init(ctx: click.Context, realm: str | None, master_key_file: Path | None) ->
         raise
     click.echo(f"master key written to {path} (mode 0600); keep it safe and backed up")
     click.echo(f"realm {realm} created with principal {db.tgs}")
+    ensure_admin_service(db)  # its key never leaves the KDC: admin API callers get tickets for it
+    click.echo(f"admin service principal {admin_service(realm)} created (tally admin --remote)")
 
 
 @kdc_group.command("serve")
