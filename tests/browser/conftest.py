@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from kdc.admin.extension import admin_state
 from kdc.app import create_app
 from kdc.master_key import MasterKey
 from kdc.principal_db import PrincipalDB
@@ -35,6 +36,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 #: Every playwright wait is bounded: a broken page fails in seconds, it never hangs the suite.
 TIMEOUT_MS = 10_000
+#: The admin account the browser logs in with.
+ADMIN, ADMIN_PASSWORD = "root", "browser tests' password"
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -100,6 +103,7 @@ def kdc(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) ->
     settings = Settings(redis_url=redis_server.url, realm=REALM, kdc_url=None, ccache=tmp / "ccache.json",
                         master_key_file=tmp / "master.key")
     app = create_app(kdc_config(), settings=settings, redis_client=store, master_key=master)
+    admin_state(app).operations.accounts.create(ADMIN, ADMIN_PASSWORD, ["superadmin"])
     site = serve(app)
     yield Kdc(site, db, store)
     site.stop()

@@ -27,7 +27,9 @@ _COLUMNS = frozenset({"id", "time", "event", "outcome", "actor", "target", "prin
 
 
 def details(entry: dict[str, object]) -> list[tuple[str, str]]:
-    return [(k, str(v)) for k, v in sorted(entry.items()) if k not in _COLUMNS and v not in (None, "")]
+    """The event's other fields; the permission only where it was the reason for a refusal."""
+    hidden = _COLUMNS if entry.get("outcome") == "denied" else _COLUMNS | {"permission"}
+    return [(k, str(v)) for k, v in sorted(entry.items()) if k not in hidden and v not in (None, "")]
 
 
 @admin_ui.get("/audit")

@@ -110,10 +110,11 @@ _HEADINGS = {400: "Bad request", 401: "Not authenticated", 403: "Permission deni
 def error_page(status: int, message: str, code: str | None = None) -> Response:
     heading = _HEADINGS.get(status, "Something went wrong")
     try:
-        response = page("error.html", status=status, heading=heading, message=message, code=code)
+        response = page("error.html", status=status, heading=heading, message=message, code=code, http_status=status)
     except TallyError:  # the store is down: still answer, without the layout's permission lookup
         response = make_response(render_template("admin_ui/error.html", realm="", nav_items=[], section=None,
-                                                 can=frozenset(), heading=heading, message=message, code=code),
+                                                 can=frozenset(), heading=heading, message=message, code=code,
+                                                 http_status=status),
                                  status)
     if status in (429, 503):
         response.headers["Retry-After"] = "1"
