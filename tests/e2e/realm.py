@@ -69,11 +69,19 @@ class Deployment:
         wait_http(self.kdc_url + "/healthz")
 
     def start_service(self, keytab: str = "api.keytab") -> None:
+        self.api_url = self.start_replica("api", keytab)
+
+    def start_replica(self, name: str, keytab: str = "api.keytab", workers: int = 2) -> str:
+        """Another `tally service serve` process (a replica) on ``keytab``; returns its URL."""
         port = free_port()
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.start("api", "service", "serve", "--keytab", keytab, "--host", "127.0.0.1", "--port", str(port),
-                   "--workers", "2")
-        wait_http(self.api_url + "/healthz")
+        self.start(name, "service", "serve", "--keytab", keytab, "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(workers))
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/healthz")
+        return url
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def shutdown(self) -> None:
         for name in list(self.procs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def test_purge_keys_reports_what_it_dropped(provisioned: redis.Redis) -> None:
 def test_rotate_master_key_then_finish(provisioned: redis.Redis, env: Path) -> None:  # noqa: F811
     result = run(kdc_group, provisioned, "rotate-master-key")
     assert result.exit_code == 0, result.output
-    assert "version 2 added" in result.output and "3 of 3 principals re-wrapped" in result.output
+    assert "version 2 added" in result.output
+    assert re.search(r"(\d+) of \1 principals re-wrapped", result.output), result.output
     assert load_master_key_file(env / "master.key").kvnos == [1, 2]
     result = run(kdc_group, provisioned, "rotate-master-key", "--finish")
     assert result.exit_code == 0, result.output
