@@ -158,6 +158,7 @@ def test_list_and_show(initialised: redis.Redis) -> None:
     rows = [line.split() for line in listing.stdout.splitlines()]
     assert rows == [["NAME", "KIND", "STATUS", "KVNOS"], [f"alice@{REALM}", "client", "enabled", "1"],
                     [f"api@{REALM}", "service", "enabled", "1"], [f"bob@{REALM}", "client", "enabled", "1"],
+                    [f"kadmin/admin@{REALM}", "service", "enabled", "1"],
                     [f"krbtgt/{REALM}@{REALM}", "tgs", "enabled", "1"]]
     shown = run(admin_group, initialised, "show", "bob").output
     assert "kind:         client" in shown and "password (argon2id" in shown
@@ -221,7 +222,7 @@ def test_delete_with_yes_and_with_confirmation(initialised: redis.Redis, env: Pa
     assert run(admin_group, initialised, "delete", "alice", "--yes").exit_code == 0
     assert run(admin_group, initialised, "delete", "bob", input="n\n").exit_code == 1
     assert run(admin_group, initialised, "delete", "bob", input="y\n").exit_code == 0
-    assert [r.principal.name for r in db_of(initialised, env).list()] == [f"krbtgt/{REALM}"]
+    assert [r.principal.name for r in db_of(initialised, env).list()] == ["kadmin/admin", f"krbtgt/{REALM}"]
 
 
 def test_unknown_principal_is_one_line_and_non_zero(initialised: redis.Redis) -> None:
