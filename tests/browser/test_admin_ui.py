@@ -85,7 +85,7 @@ def test_create_disable_rotate_and_read_the_audit_log(page: Page, kdc: Kdc, tmp_
     expect(page.locator("dl.facts .badge.disabled")).to_have_text("disabled")
     assert kdc.db.get("carol").disabled
 
-    page.goto("/admin/principal/web")
+    page.goto("/admin/principal?name=web")
     page.fill("#delay_s", "60")
     page.click("button:has-text('Rotate key')")
     with page.expect_download() as rotated:

@@ -69,8 +69,12 @@ def policy_lookup() -> BaseResponse:
     return redirect(url_for("admin_ui.principal_policy", name=name))
 
 
-@admin_ui.route("/policies/principal/<path:name>", methods=["GET", "POST"])
-def principal_policy(name: str) -> Response | BaseResponse:
+@admin_ui.route("/policies/principal", methods=["GET", "POST"])
+def principal_policy() -> Response | BaseResponse:
+    """``?name=`` names the principal (never a path segment: see ``principal_views``)."""
+    name = request.args.get("name", "").strip()
+    if not name:
+        return redirect(url_for("admin_ui.policies"))
     ops, me = operations(), actor()
     error, submitted = None, None
     if request.method == "POST":

@@ -6,6 +6,10 @@ from a cursor (the last name of the previous page), so page 1 and page
 2,000 of 100,000 principals cost the same.  Filtered pages may come back
 short with a cursor ("keep searching"), as ``AdminOperations`` documents.
 
+A principal is named by a query parameter (``?name=``) or a form field, never
+a path segment: names may contain ``/`` and even ``.``/``..`` segments, which
+browsers would fold into another principal's URL.
+
 Fresh keys (a new random-key client or service, a rotation) are handed over
 once through ``one_time``: the POST stores the keytab in a one-time slot and
 redirects to ``/admin/once``, whose download takes it out of the store.
@@ -92,8 +96,19 @@ def new_principal() -> Response | BaseResponse:
     return page("principal_new.html", section=SECTION, status=400 if error else 200, form=form, error=error)
 
 
-@admin_ui.get("/principal/<path:name>")
-def principal(name: str) -> Response:
+def _target() -> str:
+    """The principal a request is about: ``?name=`` on GET, the form's ``name`` field on POST."""
+    if request.method == "GET":
+        name = request.args.get("name", "").strip()
+        if not name:
+            raise forms.FormInvalid("name", "which principal? (?name= is missing)")
+        return name
+    return forms.text("name", label="Principal")
+
+
+@admin_ui.get("/principal")
+def principal() -> Response:
+    name = _target()
     ops, me = operations(), actor()
     summary = ops.show(me, name)
     template = "principal_delete.html" if request.args.get("confirm") == "delete" else "principal.html"
@@ -109,8 +124,9 @@ def _action_error(name: str, err: TallyError) -> BaseResponse:
     return redirect(url_for("admin_ui.principal", name=name))
 
 
-@admin_ui.post("/principal/<path:name>/disable")
-def disable(name: str) -> BaseResponse:
+@admin_ui.post("/principal/disable")
+def disable() -> BaseResponse:
+    name = _target()
     try:
         summary = operations().disable(actor(), name)
     except TallyError as err:
@@ -119,8 +135,9 @@ def disable(name: str) -> BaseResponse:
     return redirect(url_for("admin_ui.principal", name=summary.name))
 
 
-@admin_ui.post("/principal/<path:name>/enable")
-def enable(name: str) -> BaseResponse:
+@admin_ui.post("/principal/enable")
+def enable() -> BaseResponse:
+    name = _target()
     try:
         summary = operations().enable(actor(), name)
     except TallyError as err:
@@ -129,8 +146,9 @@ def enable(name: str) -> BaseResponse:
     return redirect(url_for("admin_ui.principal", name=summary.name))
 
 
-@admin_ui.post("/principal/<path:name>/rotate")
-def rotate(name: str) -> BaseResponse:
+@admin_ui.post("/principal/rotate")
+def rotate() -> BaseResponse:
+    name = _target()
     try:
         delay = forms.optional_int("delay_s", label="Delay")
         password = request.form.get("password") or None
@@ -142,8 +160,9 @@ def rotate(name: str) -> BaseResponse:
     return _hand_over(issued, f"Rotated the key of {issued.principal.kind}")
 
 
-@admin_ui.post("/principal/<path:name>/delete")
-def delete(name: str) -> BaseResponse:
+@admin_ui.post("/principal/delete")
+def delete() -> BaseResponse:
+    name = _target()
     ops = operations()
     target = str(ops.principal(name))
     if request.form.get("confirm", "").strip() not in (target, ops.principal(name).name):
@@ -157,8 +176,9 @@ def delete(name: str) -> BaseResponse:
     return redirect(url_for("admin_ui.principals"))
 
 
-@admin_ui.post("/principal/<path:name>/keytab")
-def keytab(name: str) -> Response:
+@admin_ui.post("/principal/keytab")
+def keytab() -> Response:
+    name = _target()
     """A service's keytab (every kept version), for ``extract-keys`` holders only; never cached."""
     principal_, keyset = operations().export_keytab(actor(), name)
     response = Response(dump_keytab(principal_, keyset), mimetype="application/octet-stream")

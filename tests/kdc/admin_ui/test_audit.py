@@ -17,7 +17,7 @@ def _rows(html: str) -> list[str]:
 
 
 def test_ui_actions_are_listed_with_actor_target_and_outcome(root: UiClient) -> None:
-    root.post("/admin/principal/alice/disable")
+    root.post("/admin/principal/disable", {"name": "alice"})
     html = root.get("/admin/audit?event=admin.principal.disable").get_data(as_text=True)
     [row] = _rows(html)
     assert "admin.principal.disable" in row and "badge success" in row
@@ -25,8 +25,8 @@ def test_ui_actions_are_listed_with_actor_target_and_outcome(root: UiClient) -> 
 
 
 def test_filter_by_principal_and_outcome(admin_realm: AdminRealm, root: UiClient) -> None:
-    admin_realm.client("viewer").post("/admin/principal/api/disable")  # denied
-    root.post("/admin/principal/alice/disable")
+    admin_realm.client("viewer").post("/admin/principal/disable", {"name": "api"})  # denied
+    root.post("/admin/principal/disable", {"name": "alice"})
     denied = _rows(root.get("/admin/audit?outcome=denied").get_data(as_text=True))
     assert len(denied) == 1 and "api@" in denied[0] and "viewer" in denied[0]
     alice = _rows(root.get("/admin/audit?principal=alice&event=admin.principal.").get_data(as_text=True))
@@ -34,7 +34,7 @@ def test_filter_by_principal_and_outcome(admin_realm: AdminRealm, root: UiClient
 
 
 def test_filter_by_time_range(admin_realm: AdminRealm, root: UiClient) -> None:
-    root.post("/admin/principal/alice/disable")  # at the fixed clock: 2023-11-14 22:13:20 UTC
+    root.post("/admin/principal/disable", {"name": "alice"})  # at the fixed clock: 2023-11-14 22:13:20 UTC
     inside = root.get("/admin/audit?event=admin.principal.disable&since=2023-11-14T22:00&until=2023-11-14T23:00")
     assert len(_rows(inside.get_data(as_text=True))) == 1
     after = root.get("/admin/audit?event=admin.principal.disable&since=2023-11-15T00:00")
@@ -52,7 +52,7 @@ def test_paging_goes_to_older_events(fake_redis: redis.Redis, master_key: Master
     ui = small.client("root")
     for _ in range(3):
         clock.advance(1)
-        ui.post("/admin/principal/alice/disable")
+        ui.post("/admin/principal/disable", {"name": "alice"})
     first = ui.get("/admin/audit?event=admin.principal.disable").get_data(as_text=True)
     assert len(_rows(first)) == 2 and "Older »" in first
     older = first.split('class="button secondary small" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")

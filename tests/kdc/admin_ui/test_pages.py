@@ -13,10 +13,10 @@ from tests.kdc.admin_ui.conftest import ACCOUNTS, AdminRealm
 PAGES: dict[str, Permission] = {
     "/admin/principals": Permission.LIST,
     "/admin/principals?q=al&kind=client&status=enabled": Permission.LIST,
-    "/admin/principal/alice": Permission.SHOW,
-    "/admin/principal/api?confirm=delete": Permission.SHOW,
+    "/admin/principal?name=alice": Permission.SHOW,
+    "/admin/principal?name=api&confirm=delete": Permission.SHOW,
     "/admin/policies": Permission.SHOW,
-    "/admin/policies/principal/alice": Permission.SHOW,
+    "/admin/policies/principal?name=alice": Permission.SHOW,
     "/admin/audit": Permission.VIEW_AUDIT,
     "/admin/onboarding": Permission.LIST,
     "/admin/admins": Permission.MANAGE_ADMINS,
@@ -62,7 +62,7 @@ def test_a_denied_action_is_a_403_page_and_is_audited(admin_realm: AdminRealm) -
 
 
 def test_an_unknown_principal_is_a_404_page(admin_realm: AdminRealm) -> None:
-    response = admin_realm.client("root").get("/admin/principal/nobody-here")
+    response = admin_realm.client("root").get("/admin/principal?name=nobody-here")
     assert response.status_code == 404 and response.content_type.startswith("text/html")
 
 

@@ -31,7 +31,7 @@ def test_non_numbers_show_the_form_again(root: UiClient) -> None:
 
 
 def test_principal_override_is_saved_and_shown(admin_realm: AdminRealm, root: UiClient) -> None:
-    root.post("/admin/policies/principal/alice", {**EMPTY, "service_ticket_lifetime_s": "600"})
+    root.post("/admin/policies/principal?name=alice", {**EMPTY, "service_ticket_lifetime_s": "600"})
     override = admin_realm.ops.policies.override(Principal("alice", REALM))
     assert override.service_ticket_lifetime_s == 600
     overview = root.get("/admin/policies").get_data(as_text=True)
@@ -40,16 +40,16 @@ def test_principal_override_is_saved_and_shown(admin_realm: AdminRealm, root: Ui
 
 def test_lookup_goes_to_the_principal_policy_page(root: UiClient) -> None:
     response = root.get("/admin/policies/lookup?name=alice")
-    assert response.headers["Location"] == "/admin/policies/principal/alice"
+    assert response.headers["Location"] == "/admin/policies/principal?name=alice"
 
 
 def test_operator_may_override_a_principal_but_not_the_realm_default(admin_realm: AdminRealm) -> None:
     ui = admin_realm.client("operator")
-    assert ui.post("/admin/policies/principal/alice", {**EMPTY, "lockout_threshold": "9"}).status_code == 302
+    assert ui.post("/admin/policies/principal?name=alice", {**EMPTY, "lockout_threshold": "9"}).status_code == 302
     assert ui.post("/admin/policies", {**EMPTY, "lockout_threshold": "9"}).status_code == 403
     assert admin_realm.ops.policies.realm_default().lockout_threshold is None
 
 
 def test_policy_of_an_unknown_principal_is_a_404_page(root: UiClient) -> None:
-    assert root.get("/admin/policies/principal/ghost").status_code == 404
-    assert root.post("/admin/policies/principal/ghost", {**EMPTY, "lockout_threshold": "3"}).status_code == 404
+    assert root.get("/admin/policies/principal?name=ghost").status_code == 404
+    assert root.post("/admin/policies/principal?name=ghost", {**EMPTY, "lockout_threshold": "3"}).status_code == 404

@@ -17,7 +17,7 @@ from tests.kdc.conftest import REALM, AuditCapture, FixedClock
 
 
 def _names(html: str) -> list[str]:
-    return [part.split("<", 1)[0] for part in html.split('class="mono" href="/admin/principal/')[1:]
+    return [part.split("<", 1)[0] for part in html.split('class="mono" href="/admin/principal?name=')[1:]
             if ">" in part for part in [part.split(">", 1)[1]]]
 
 
@@ -79,7 +79,7 @@ def test_the_handed_over_key_never_reaches_a_page_the_log_or_the_audit(
     keytab = root.post("/admin/once/download").data
     _principal, keyset = load_keytab(keytab)
     material = keyset.current.material
-    for text in (page, root.get("/admin/principal/files").get_data(as_text=True), *audit_events.lines,
+    for text in (page, root.get("/admin/principal?name=files").get_data(as_text=True), *audit_events.lines,
                  *(str(e) for e in _audit(admin_realm, "admin."))):
         assert material.hex() not in text and material.hex().upper() not in text
         assert keytab.hex() not in text
@@ -105,7 +105,7 @@ def test_password_client_needs_matching_passwords(admin_realm: AdminRealm, root:
     assert response.status_code == 400 and "the two passwords differ" in response.get_data(as_text=True)
     assert "s3cret pw" not in response.get_data(as_text=True)
     ok = root.post("/admin/principals/new", {**form, "password_confirm": "s3cret pw"})
-    assert ok.status_code == 302 and ok.headers["Location"] == "/admin/principal/dave@EXAMPLE.TEST"
+    assert ok.status_code == 302 and ok.headers["Location"] == "/admin/principal?name=dave@EXAMPLE.TEST"
     assert admin_realm.realm.db.get("dave").is_password
 
 
@@ -123,48 +123,83 @@ def test_bad_names_show_the_form_again_with_the_reason(root: UiClient, name: str
 
 
 def test_disable_and_enable_are_applied_and_audited(admin_realm: AdminRealm, root: UiClient) -> None:
-    root.get("/admin/principal/alice")
-    assert root.post("/admin/principal/alice@EXAMPLE.TEST/disable").status_code == 302
+    root.get("/admin/principal?name=alice")
+    assert root.post("/admin/principal/disable", {"name": "alice@EXAMPLE.TEST"}).status_code == 302
     assert admin_realm.realm.db.get("alice").disabled
-    assert "badge disabled" in root.get("/admin/principal/alice").get_data(as_text=True)
-    root.post("/admin/principal/alice@EXAMPLE.TEST/enable")
+    assert "badge disabled" in root.get("/admin/principal?name=alice").get_data(as_text=True)
+    root.post("/admin/principal/enable", {"name": "alice@EXAMPLE.TEST"})
     assert not admin_realm.realm.db.get("alice").disabled
     [event] = _audit(admin_realm, "admin.principal.disable")
     assert event["target"] == f"alice@{REALM}" and event["actor"] == "root" and event["outcome"] == "success"
 
 
 def test_rotating_a_service_with_a_delay_leaves_a_pending_key(admin_realm: AdminRealm, root: UiClient) -> None:
-    response = root.post("/admin/principal/api/rotate", {"delay_s": "600"})
+    response = root.post("/admin/principal/rotate", {"name": "api", "delay_s": "600"})
     assert response.headers["Location"] == "/admin/once"
     _principal, keyset = load_keytab(root.post("/admin/once/download").data)
     assert keyset.current.kvno == 2
-    html = root.get("/admin/principal/api").get_data(as_text=True)
+    html = root.get("/admin/principal?name=api").get_data(as_text=True)
     assert "badge pending" in html
     [event] = _audit(admin_realm, "admin.principal.rotate")
     assert event["delay_s"] == 600 and event["kvno"] == 2
 
 
 def test_rotation_refused_for_bad_input_returns_to_the_principal(root: UiClient) -> None:
-    response = root.post("/admin/principal/alice/rotate", {"delay_s": "60"})
-    assert response.status_code == 302 and response.headers["Location"] == "/admin/principal/alice"
-    assert "single key" in root.get("/admin/principal/alice").get_data(as_text=True)
+    response = root.post("/admin/principal/rotate", {"name": "alice", "delay_s": "60"})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/principal?name=alice"
+    assert "single key" in root.get("/admin/principal?name=alice").get_data(as_text=True)
 
 
 def test_delete_needs_the_name_typed(admin_realm: AdminRealm, root: UiClient) -> None:
-    root.get("/admin/principal/api?confirm=delete")
-    refused = root.post("/admin/principal/api/delete", {"confirm": "yes"})
-    assert refused.headers["Location"] == "/admin/principal/api?confirm=delete"
+    root.get("/admin/principal?name=api&confirm=delete")
+    refused = root.post("/admin/principal/delete", {"name": "api", "confirm": "yes"})
+    assert refused.headers["Location"] == "/admin/principal?name=api&confirm=delete"
     assert admin_realm.realm.db.find("api") is not None
-    done = root.post("/admin/principal/api/delete", {"confirm": f"api@{REALM}"})
+    done = root.post("/admin/principal/delete", {"name": "api", "confirm": f"api@{REALM}"})
     assert done.headers["Location"] == "/admin/principals"
     assert admin_realm.realm.db.find("api") is None
 
 
 def test_keytab_download_needs_extract_keys(admin_realm: AdminRealm) -> None:
     custodian = admin_realm.client("custodian")
-    response = custodian.post("/admin/principal/api/keytab")
+    response = custodian.post("/admin/principal/keytab", {"name": "api"})
     assert response.status_code == 200 and 'filename="api.keytab"' in response.headers["Content-Disposition"]
     assert load_keytab(response.data)[0] == Principal("api", REALM)
     operator = admin_realm.client("operator")
-    assert operator.post("/admin/principal/api/keytab").status_code == 403
-    assert admin_realm.client("root").post(f"/admin/principal/krbtgt/{REALM}/keytab").status_code == 403
+    assert operator.post("/admin/principal/keytab", {"name": "api"}).status_code == 403
+    assert admin_realm.client("root").post("/admin/principal/keytab", {"name": f"krbtgt/{REALM}"}).status_code == 403
+
+
+def test_a_page_deep_into_100000_principals_reads_one_page(admin_realm: AdminRealm, fake_redis: redis.Redis,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = f"tally:{{{REALM}}}"
+    template = fake_redis.get(f"{prefix}:p:alice")
+    assert template is not None
+    names = [f"user{i:06d}" for i in range(100_000)]
+    pipe = fake_redis.pipeline(transaction=False)
+    pipe.zadd(f"{prefix}:idx", dict.fromkeys(names, 0))
+    pipe.mset({f"{prefix}:p:{n}": template.replace(b'"name":"alice"', f'"name":"{n}"'.encode()) for n in names})
+    pipe.execute()
+    ui = admin_realm.client("root")
+    db = admin_realm.ops.db
+    read: list[int] = []
+    original = db.list
+
+    def counting_list(*args: Any, **kwargs: Any) -> Any:
+        records = original(*args, **kwargs)
+        read.append(len(records))
+        return records
+
+    monkeypatch.setattr(db, "list", counting_list)
+    html = ui.get("/admin/principals?cursor=user089999").get_data(as_text=True)
+    assert _names(html)[:2] == [f"user090000@{REALM}", f"user090001@{REALM}"] and len(_names(html)) == 50
+    assert "cursor=user090049" in html
+    assert sum(read) == 50
+
+
+def test_a_name_with_dot_segments_is_never_confused_with_another(admin_realm: AdminRealm, root: UiClient) -> None:
+    admin_realm.realm.db.add_client("x/../api")
+    html = root.get("/admin/principal?name=x/../api").get_data(as_text=True)
+    assert "x/../api@EXAMPLE.TEST" in html and 'name="name" value="x/../api@EXAMPLE.TEST"' in html
+    root.post("/admin/principal/disable", {"name": "x/../api@EXAMPLE.TEST"})
+    assert admin_realm.realm.db.get("x/../api").disabled and not admin_realm.realm.db.get("api").disabled
