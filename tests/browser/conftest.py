@@ -92,7 +92,7 @@ def kdc_config() -> dict[str, Any]:
             "TALLY_ADMIN_SECRET_KEY": "browser-tests-" + "k" * 32}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kdc(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
     store = redis.Redis.from_url(redis_server.url)
     store.flushall()
@@ -110,15 +110,17 @@ def kdc(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) ->
     store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
+    # Package scope, not session: while the sync driver is open its event loop counts as running in
+    # this thread, and later tests' asyncio.run() would refuse to start.
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    """One headless Debian chromium for the whole session; a failure to start fails the tests."""
+    """One headless Debian chromium for all browser tests; a failure to start fails the tests."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing (apt-get install -y chromium); the browser tests cannot run")
     try:
