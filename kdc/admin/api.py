@@ -33,6 +33,7 @@ from .audit_log import AuditQuery
 from .extension import admin_state
 from .operations import AdminOperations
 from .policies import PolicyOverride
+from .results import onboarding_to_dict, pairing_to_dict
 
 admin_api = Blueprint("admin_api", __name__, url_prefix="/admin/api/v1")
 _VERIFIED = "tally_admin_verified"
@@ -185,6 +186,52 @@ def export_keytab(name: str) -> Response:
     filename = principal.name.replace("/", "_") + ".keytab"
     return Response(dump_keytab(principal, keyset), mimetype="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _optional_int(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidRequest(f"field {name!r} must be a whole number")
+    return value
+
+
+# -- onboarding -----------------------------------------------------------------------
+
+
+@admin_api.get("/onboarding")
+def onboarding() -> dict[str, Any]:
+    ops, actor = _ops()
+    return onboarding_to_dict(*ops.onboarding(actor))
+
+
+@admin_api.post("/principals/<path:name>/enrollment")
+def create_enrollment(name: str) -> tuple[Response, int]:
+    ops, actor = _ops()
+    ttl = _optional_int(_body(), "ttl_s")
+    p = ops.principal(name)
+    token = ops.create_enrollment(actor, p) if ttl is None else ops.create_enrollment(actor, p, ttl_s=ttl)
+    return _created({"principal": str(p), "token": token})
+
+
+@admin_api.post("/enrollments/<enrollment_id>/revoke")
+def revoke_enrollment(enrollment_id: str) -> dict[str, Any]:
+    ops, actor = _ops()
+    return {"enrollment_id": enrollment_id, "revoked": ops.revoke_enrollment(actor, enrollment_id)}
+
+
+@admin_api.post("/principals/<path:name>/pairing")
+def open_pairing(name: str) -> tuple[Response, int]:
+    ops, actor = _ops()
+    data = _body()
+    options = {k: v for k in ("ttl_s", "attempts") if (v := _optional_int(data, k)) is not None}
+    p = ops.principal(name)
+    return _created(pairing_to_dict(p, ops.open_pairing(actor, p, **options)))
+
+
+@admin_api.post("/principals/<path:name>/pairing/close")
+def close_pairing(name: str) -> dict[str, Any]:
+    ops, actor = _ops()
+    return {"principal": str(ops.principal(name)), "closed": ops.close_pairing(actor, name)}
 
 
 # -- policies -------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def build_operations(store: redis.Redis, db: PrincipalDB, base: EffectivePolicy,
                 else AdminAccounts(store, realm, clock, rng, password_params=password_params))
     return AdminOperations(store, db, AccessControl(RoleStore(store, realm)), accounts,
                            PolicyStore(store, realm, base), AuditLog(store, realm, clock=clock, maxlen=audit_maxlen),
-                           clock)
+                           clock, rng)
 
 
 def persist_audit_event(entry: dict[str, Any]) -> None:

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from tally_protocol.keys import Keyset
 from tally_protocol.principal import Principal
 
+from ..enrollment import OutstandingEnrollment
+from ..pairing import OpenPairing, PairingCode
 from .accounts import AdminAccount
 from .acl import Actor, Role
 from .audit_log import AuditPage, AuditQuery
@@ -54,6 +56,11 @@ class AdminInterface(Protocol):
     def define_role(self, name: str, permissions: Iterable[str]) -> Role: ...
     def delete_role(self, name: str) -> None: ...
     def realm_status(self) -> RealmStatus: ...
+    def onboarding(self) -> tuple[list[OutstandingEnrollment], list[OpenPairing]]: ...
+    def create_enrollment(self, name: str, *, ttl_s: int | None = None) -> str: ...
+    def revoke_enrollment(self, enrollment_id: str) -> bool: ...
+    def open_pairing(self, name: str, *, ttl_s: int | None = None, attempts: int | None = None) -> PairingCode: ...
+    def close_pairing(self, name: str) -> bool: ...
 
 
 def local_actor() -> Actor:
@@ -146,3 +153,21 @@ class LocalAdmin:
 
     def realm_status(self) -> RealmStatus:
         return self.operations.realm_status(self.actor)
+
+    def onboarding(self) -> tuple[list[OutstandingEnrollment], list[OpenPairing]]:
+        return self.operations.onboarding(self.actor)
+
+    def create_enrollment(self, name: str, *, ttl_s: int | None = None) -> str:
+        if ttl_s is None:
+            return self.operations.create_enrollment(self.actor, name)
+        return self.operations.create_enrollment(self.actor, name, ttl_s=ttl_s)
+
+    def revoke_enrollment(self, enrollment_id: str) -> bool:
+        return self.operations.revoke_enrollment(self.actor, enrollment_id)
+
+    def open_pairing(self, name: str, *, ttl_s: int | None = None, attempts: int | None = None) -> PairingCode:
+        options = {k: v for k, v in (("ttl_s", ttl_s), ("attempts", attempts)) if v is not None}
+        return self.operations.open_pairing(self.actor, name, **options)
+
+    def close_pairing(self, name: str) -> bool:
+        return self.operations.close_pairing(self.actor, name)

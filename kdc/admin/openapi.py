@@ -92,6 +92,19 @@ def admin_paths() -> dict[str, Any]:
             "download a service's keytab (never krbtgt/* or kadmin/admin)", "extract-keys",
             {"description": "the keytab", "content": {"application/octet-stream": {
                 "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}, 400, 404)},
+        f"{p}/onboarding": {"get": _op("outstanding enrollment tokens and open pairings (never a token or code)",
+                                       "list", _json("Onboarding"))},
+        f"{p}/principals/{{name}}/enrollment": {**name_op, "post": _op(
+            "a one-time enrollment token for a client, shown once (redeeming it rotates the client's key)", "rotate",
+            _json("Enrollment", "created"), 400, 404, body="EnrollmentCreate", status=201)},
+        f"{p}/enrollments/{{enrollment_id}}/revoke": {"parameters": [
+            {"name": "enrollment_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "post": _op("void an unspent enrollment token", "rotate", _json("Revoked"), 400)},
+        f"{p}/principals/{{name}}/pairing": {**name_op, "post": _op(
+            "open (or replace) a PIN pairing; its code is shown once", "rotate", _json("Pairing", "created"), 400, 404,
+            body="PairingOpen", status=201)},
+        f"{p}/principals/{{name}}/pairing/close": {**name_op, "post": _op("close an open pairing", "rotate",
+                                                                          _json("Closed"), 404)},
         f"{p}/policies": {"get": _op("configuration, realm default and every override", "show", _json("Policies"))},
         f"{p}/policies/default": {
             "get": _op("the realm default policy", "show", _json("PolicyView")),
@@ -200,6 +213,24 @@ def admin_schemas() -> dict[str, Any]:
                         builtin={"type": "boolean"}, effective=permissions),
         "Roles": _object(["roles"], roles={"type": "array", "items": _ref("Role")}),
         "RoleDefinition": _object(["permissions"], permissions=permissions),
+        "Onboarding": _object(
+            ["enrollments", "pairings"],
+            enrollments={"type": "array", "items": _object(["enrollment_id", "principal", "created", "expires_at"],
+                                                           enrollment_id=_STR, principal=_STR, created=_INT,
+                                                           expires_at=_INT)},
+            pairings={"type": "array", "items": _object(["principal", "created", "expires_at", "attempts_left"],
+                                                        principal=_STR, created=_INT, expires_at=_INT,
+                                                        attempts_left=_INT)}),
+        "EnrollmentCreate": {"type": "object", "properties": {"ttl_s": {"type": "integer", "minimum": 1}}},
+        "Enrollment": _object(["principal", "token"], principal=_STR, token={
+            "type": "string", "description": "single use; shown once, stored nowhere in clear"}),
+        "Revoked": _object(["enrollment_id", "revoked"], enrollment_id=_STR, revoked={"type": "boolean"}),
+        "PairingOpen": {"type": "object", "properties": {"ttl_s": {"type": "integer", "minimum": 1},
+                                                         "attempts": {"type": "integer", "minimum": 1}}},
+        "Pairing": _object(["principal", "code", "display", "expires_at", "attempts"], principal=_STR,
+                           code={"type": "string", "pattern": "^[0-9]{8}$"}, display=_STR, expires_at=_INT,
+                           attempts=_INT),
+        "Closed": _object(["principal", "closed"], principal=_STR, closed={"type": "boolean"}),
         "Whoami": _object(["name", "roles", "permissions"], name=_STR, roles=_STRINGS, via=_STR,
                           permissions=_STRINGS),
         "RealmStatus": _object(["realm", "store", "principals", "tgs_key", "master_key", "admin_service"],

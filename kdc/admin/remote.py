@@ -27,6 +27,8 @@ from tally_protocol.keys import Keyset
 from tally_protocol.keytab import load_keytab
 from tally_protocol.principal import Principal
 
+from ..enrollment import OutstandingEnrollment
+from ..pairing import OpenPairing, PairingCode
 from .accounts import AdminAccount
 from .acl import ADMIN_SERVICE_NAME, Role
 from .audit_log import AuditPage, AuditQuery
@@ -40,6 +42,8 @@ from .results import (
     PrincipalSummary,
     RealmStatus,
     account_from_dict,
+    onboarding_from_dict,
+    pairing_from_dict,
     role_from_dict,
 )
 
@@ -201,3 +205,26 @@ class RemoteAdmin:
 
     def realm_status(self) -> RealmStatus:
         return RealmStatus.from_dict(self._json("GET", "/status"))
+
+    # -- onboarding ---------------------------------------------------------------------
+
+    def onboarding(self) -> tuple[list[OutstandingEnrollment], list[OpenPairing]]:
+        return onboarding_from_dict(self._json("GET", "/onboarding"))
+
+    def create_enrollment(self, name: str, *, ttl_s: int | None = None) -> str:
+        body = {} if ttl_s is None else {"ttl_s": ttl_s}
+        doc = self._json("POST", f"/principals/{name}/enrollment", body=body)
+        token = doc.get("token") if isinstance(doc, dict) else None
+        if not isinstance(token, str):
+            raise MalformedMessage("the admin API sent a malformed enrollment token")
+        return token
+
+    def revoke_enrollment(self, enrollment_id: str) -> bool:
+        return bool(self._json("POST", f"/enrollments/{enrollment_id}/revoke").get("revoked"))
+
+    def open_pairing(self, name: str, *, ttl_s: int | None = None, attempts: int | None = None) -> PairingCode:
+        body = {k: v for k, v in (("ttl_s", ttl_s), ("attempts", attempts)) if v is not None}
+        return pairing_from_dict(self._json("POST", f"/principals/{name}/pairing", body=body))
+
+    def close_pairing(self, name: str) -> bool:
+        return bool(self._json("POST", f"/principals/{name}/pairing/close").get("closed"))

@@ -20,6 +20,8 @@ from tally_protocol.keys import Keyset
 from tally_protocol.keytab import dump_keytab, load_keytab
 from tally_protocol.principal import Principal
 
+from ..enrollment import OutstandingEnrollment
+from ..pairing import OpenPairing, PairingCode
 from ..records import PrincipalRecord
 from .accounts import AdminAccount
 from .acl import Role
@@ -268,3 +270,33 @@ def account_from_dict(doc: Any) -> AdminAccount:
                             int(doc["created"]), None if last is None else int(last))
     except (KeyError, TypeError, ValueError) as e:
         raise _malformed("admin account") from e
+
+
+def onboarding_to_dict(enrollments: list[OutstandingEnrollment], pairings: list[OpenPairing]) -> dict[str, Any]:
+    return {"enrollments": [{"enrollment_id": e.enrollment_id, "principal": str(e.principal), "created": e.created,
+                             "expires_at": e.expires_at} for e in enrollments],
+            "pairings": [{"principal": str(p.principal), "created": p.created, "expires_at": p.expires_at,
+                          "attempts_left": p.attempts_left} for p in pairings]}
+
+
+def onboarding_from_dict(doc: Any) -> tuple[list[OutstandingEnrollment], list[OpenPairing]]:
+    try:
+        return ([OutstandingEnrollment(str(e["enrollment_id"]), Principal.parse(str(e["principal"])),
+                                       int(e["created"]), int(e["expires_at"])) for e in doc["enrollments"]],
+                [OpenPairing(Principal.parse(str(p["principal"])), int(p["created"]), int(p["expires_at"]),
+                             int(p["attempts_left"])) for p in doc["pairings"]])
+    except (KeyError, TypeError, ValueError) as e:
+        raise _malformed("onboarding list") from e
+
+
+def pairing_to_dict(principal: Principal, code: PairingCode) -> dict[str, Any]:
+    """The one response that carries a pairing code: shown once to the admin, never stored or logged."""
+    return {"principal": str(principal), "code": code.code, "display": code.display, "expires_at": code.expires_at,
+            "attempts": code.attempts}
+
+
+def pairing_from_dict(doc: Any) -> PairingCode:
+    try:
+        return PairingCode(str(doc["code"]), int(doc["expires_at"]), int(doc["attempts"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise _malformed("pairing code") from e

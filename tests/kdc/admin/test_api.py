@@ -191,3 +191,17 @@ def test_every_admin_route_is_in_the_openapi_document(admin_realm: Realm) -> Non
         assert path in doc["paths"], path
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
+
+
+def test_onboarding_codes_are_shown_once_and_never_listed(admin_realm: Realm) -> None:
+    cred = admin_ticket(admin_realm)
+    token = call(admin_realm, cred, "POST", f"/admin/api/v1/principals/{ALICE}/enrollment", {"ttl_s": 60})
+    pairing = call(admin_realm, cred, "POST", f"/admin/api/v1/principals/{ALICE}/pairing", {"attempts": 3})
+    assert token.status_code == pairing.status_code == 201
+    secret_token, code = token.get_json()["token"], pairing.get_json()["code"]
+    listing = call(admin_realm, cred, "GET", "/admin/api/v1/onboarding")
+    assert listing.get_json()["pairings"][0]["attempts_left"] == 3
+    assert len(listing.get_json()["enrollments"]) == 1
+    assert secret_token not in listing.get_data(as_text=True) and code not in listing.get_data(as_text=True)
+    closed = call(admin_realm, cred, "POST", f"/admin/api/v1/principals/{ALICE}/pairing/close")
+    assert closed.get_json()["closed"] is True

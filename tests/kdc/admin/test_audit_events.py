@@ -29,7 +29,9 @@ EVENTS = {
     "set-default-policy": "admin.policy.set", "audit": "admin.audit.query", "admins": "admin.admins.list",
     "roles": "admin.roles.list", "create-admin": "admin.account.create", "delete-admin": "admin.account.delete",
     "disable-admin": "admin.account.disable", "grant": "admin.role.grant", "revoke": "admin.role.revoke",
-    "define-role": "admin.role.define", "delete-role": "admin.role.delete",
+    "define-role": "admin.role.define", "delete-role": "admin.role.delete", "onboarding": "admin.onboarding.list",
+    "create-enrollment": "admin.enrollment.create", "revoke-enrollment": "admin.enrollment.revoke",
+    "open-pairing": "admin.pairing.open", "close-pairing": "admin.pairing.close",
 }
 TARGETS = {"show": f"svc1@{REALM}", "add-client": f"newclient@{REALM}", "rotate": f"svc1@{REALM}",
            "delete": f"c1@{REALM}", "export-keytab": f"svc1@{REALM}", "create-admin": "gina",
@@ -107,6 +109,8 @@ def test_no_audit_record_or_log_line_holds_a_password_or_key(
     admin.rotate("p1", password="rotated password 456")
     _, keyset = admin.export_keytab("s1")
     secrets += [f(k.material) for k in keyset for f in (bytes.hex, b64encode)]
+    code = admin.open_pairing("k1")
+    secrets += [admin.create_enrollment("k1"), code.code, code.display]
     for operation in sorted(OPERATIONS):
         try:
             OPERATIONS[operation][1](admin)

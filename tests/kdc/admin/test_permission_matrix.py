@@ -54,6 +54,11 @@ OPERATIONS: dict[str, tuple[str | None, Operation]] = {
     "revoke": ("manage-admins", lambda a: a.revoke(f"dave@{REALM}", "viewer")),
     "define-role": ("manage-admins", lambda a: a.define_role("auditor", ["view-audit"])),
     "delete-role": ("manage-admins", lambda a: a.delete_role("temp")),
+    "onboarding": ("list", lambda a: a.onboarding()),
+    "create-enrollment": ("rotate", lambda a: a.create_enrollment("c1")),
+    "revoke-enrollment": ("rotate", lambda a: a.revoke_enrollment("AAAAAAAAAAAAAAAAAAAAAA")),
+    "open-pairing": ("rotate", lambda a: a.open_pairing("c1")),
+    "close-pairing": ("rotate", lambda a: a.close_pairing("c1")),
 }
 
 EVERYTHING = {"list", "show", "add", "modify", "disable", "delete", "rotate", "extract-keys", "manage-policies",
