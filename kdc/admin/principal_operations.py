@@ -137,11 +137,14 @@ class PrincipalOperations(AuditedOperations):
         extraction).  Ticket-granting and admin service keys are never returned.
         """
         p = self.principal(name)
+        applied: dict[str, Any] = {}
 
         def rotate() -> Issued:
             before = self.db.get(p)
-            options: dict[str, Any] = {} if delay_s is None else {"delay_s": delay_s}
-            keyset = self.db.rotate(p, password=password, **options)
+            # No delay named: the realm's default (Heimdal's new_service_key_delay, services only).
+            delay = self.db.key_policy.default_delay_s(before.kind) if delay_s is None else delay_s
+            keyset = self.db.rotate(p, password=password, delay_s=delay)
+            applied["delay_s"] = delay or None
             summary = PrincipalSummary.of(self.db.get(p))
             if unextractable(p) or password is not None:
                 return Issued(summary)
@@ -150,8 +153,8 @@ class PrincipalOperations(AuditedOperations):
             return Issued(summary, keyset)
 
         return self._run(actor, "admin.principal.rotate", Permission.ROTATE, p, rotate,
-                         fields={"delay_s": delay_s, "source": "password" if password is not None else None},
-                         result_fields=lambda r: {"kvno": r.principal.current_kvno})
+                         fields={"source": "password" if password is not None else None},
+                         result_fields=lambda r: {"kvno": r.principal.current_kvno, **applied})
 
     def delete(self, actor: Actor, name: str | Principal) -> None:
         p = self.principal(name)

@@ -194,3 +194,30 @@ def test_a_store_failure_is_store_unavailable(down_redis: redis.Redis, root: Act
                             clock=clock)
     with pytest.raises(StoreUnavailable):
         down.show(root, Principal("alice", REALM))
+
+
+def test_a_delayed_rotation_leaves_the_new_version_pending(ops: AdminOperations, root: Actor,
+                                                           clock: FixedClock) -> None:
+    ops.add_service(root, "api")
+    issued = ops.rotate(root, "api", delay_s=600)
+    newest = issued.principal.keys[-1]
+    assert (newest.kvno, newest.activate_at) == (2, int(clock.now) + 600)
+    assert issued.keyset is not None and issued.keyset.versions == [1, 2]
+    assert ops.audit_log.query(AuditQuery(limit=1)).records[0].entry["delay_s"] == 600
+
+
+def test_a_rotation_without_a_delay_takes_the_realms_default_for_services(
+        fake_redis: redis.Redis, master_key: object, clock: FixedClock, root: Actor) -> None:
+    from kdc.admin.extension import build_operations
+    from kdc.key_policy import KeyPolicy
+    from tests.kdc.admin.conftest import BASE
+    from tests.kdc.conftest import cheap_params
+
+    db = PrincipalDB(fake_redis, REALM, master_key, clock, password_params=cheap_params,  # type: ignore[arg-type]
+                     key_policy=KeyPolicy(new_service_key_delay_s=300))
+    db.init_realm()
+    ops = build_operations(fake_redis, db, BASE, clock=clock)
+    ops.add_service(root, "api")
+    ops.add_client(root, "alice")
+    assert ops.rotate(root, "api").principal.keys[-1].activate_at == int(clock.now) + 300
+    assert ops.rotate(root, "alice").principal.keys[-1].activate_at == int(clock.now)
