@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from relying_service.verifier import Verifier
 from tally_protocol import Random
-from tally_protocol.errors import AlreadyExists, NotFound, StoreUnavailable
+from tally_protocol.errors import AlreadyExists, ConfigurationError, NotFound, StoreUnavailable
 from tally_protocol.keys import Keyset
 from tally_protocol.principal import Principal
 from tally_protocol.replay import ReplayCache
@@ -41,6 +41,7 @@ def ensure_admin_service(db: PrincipalDB) -> bool:
     principal = admin_service(db.realm)
     if db.find(principal) is not None:
         return False
+    db.check_master_key()  # never wrap a new key under a master key file that is not this realm's
     try:
         db.add_service(principal)
     except AlreadyExists:  # another worker created it first
@@ -49,11 +50,15 @@ def ensure_admin_service(db: PrincipalDB) -> bool:
 
 
 def ensure_admin_service_quietly(db: PrincipalDB) -> None:
-    """At app start: create ``kadmin/admin`` when possible; an uninitialised realm or a down store only log."""
+    """At app start: create ``kadmin/admin`` when possible.
+
+    An uninitialised realm, a down store or a master key file of another
+    realm only log: requests will report them, as before this check existed.
+    """
     try:
         if ensure_admin_service(db):
             _log.info("admin service principal created", extra={"fields": {"principal": ADMIN_SERVICE_NAME}})
-    except (NotFound, StoreUnavailable) as err:
+    except (NotFound, StoreUnavailable, ConfigurationError) as err:
         _log.warning("admin service principal not checked", extra={"fields": {"error": str(err.code)}})
 
 

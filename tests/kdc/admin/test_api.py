@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from werkzeug.test import TestResponse
 
 from client_sdk.flow import ApContext, Credential, make_ap_request
 from kdc.admin.acl import Actor
 from kdc.admin.extension import admin_state
 from kdc.admin.interface import LocalAdmin
+from kdc.app import create_app
+from kdc.master_key import MasterKey
+from kdc.principal_db import PrincipalDB
 from tally_protocol.binding import RequestBinding
 from tally_protocol.encoding import b64decode
 from tally_protocol.errors import MutualAuthFailed
 from tally_protocol.keytab import load_keytab
 from tally_protocol.principal import Principal
-from tests.kdc.conftest import REALM, T0, Realm
+from tests.kdc.conftest import REALM, T0, FixedClock, Realm, settings_for
 from tests.kdc.wire import get_ticket, login
 
 ROOT = Actor("local:root", frozenset({"superadmin"}), "local", "cli")
@@ -205,3 +210,17 @@ def test_onboarding_codes_are_shown_once_and_never_listed(admin_realm: Realm) ->
     assert secret_token not in listing.get_data(as_text=True) and code not in listing.get_data(as_text=True)
     closed = call(admin_realm, cred, "POST", f"/admin/api/v1/principals/{ALICE}/pairing/close")
     assert closed.get_json()["closed"] is True
+
+
+
+def test_a_kdc_started_with_another_realms_master_key_creates_no_admin_service(
+        fake_redis: redis.Redis, clock: FixedClock, tmp_path: Path) -> None:
+    right = MasterKey.generate()
+    db = PrincipalDB(fake_redis, REALM, right, clock)
+    db.init_realm()
+    create_app({"TESTING": True}, settings=settings_for(tmp_path), redis_client=fake_redis,
+               master_key=MasterKey.generate(), clock=clock)
+    assert db.find(KADMIN) is None
+    create_app({"TESTING": True}, settings=settings_for(tmp_path), redis_client=fake_redis,
+               master_key=right, clock=clock)
+    assert db.find(KADMIN) is not None
