@@ -31,9 +31,9 @@ from tally_runtime.settings import Settings
 
 from .admin.api import admin_api
 from .admin.extension import init_admin
+from .admin.policies import EffectivePolicy, PolicyStore, key_policy_source
 from .admin.ui import init_admin_ui
 from .exchange import TicketPolicy
-from .key_policy import KeyPolicy
 from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
 from .master_key import MasterKey, MasterKeyring
 from .master_key_file import MasterKeyFile
@@ -112,9 +112,11 @@ def create_app(
         # Read again on SIGHUP and when a record names a master version this worker lacks (rotation).
         master_key = MasterKeyFile(settings.master_key_file)
         master_key.reload_on_sighup()
-    key_policy = KeyPolicy.for_tickets(ticket_policy, max_skew_s=verify_policy.max_skew_s,
-                                       new_service_key_delay_s=_positive(cfg, "TALLY_NEW_SERVICE_KEY_DELAY_S",
-                                                                         allow_zero=True))
+    # Key retention follows the longest lifetime any principal's policy allows, read at purge time.
+    policies = PolicyStore(store, realm, EffectivePolicy(ticket_policy, lockout_policy))
+    key_policy = key_policy_source(policies, max_skew_s=verify_policy.max_skew_s,
+                                   new_service_key_delay_s=_positive(cfg, "TALLY_NEW_SERVICE_KEY_DELAY_S",
+                                                                     allow_zero=True))
     app.extensions[EXTENSION] = KdcState(
         realm=realm,
         redis=store,
@@ -127,7 +129,7 @@ def create_app(
         verify_policy=verify_policy,
         clock=clock,
         rng=rng,
-        revocation=RevocationList(store, realm, clock, cache_s=0, longest_ticket_s=key_policy.longest_ticket_s),
+        revocation=RevocationList(store, realm, clock, cache_s=0),
     )
 
     init_admin(app, app.extensions[EXTENSION], settings)

@@ -26,6 +26,12 @@ from .records import PrincipalKind
 _TICKETS, _VERIFY = TicketPolicy(), VerifyPolicy()
 #: Upper bound of a configured delay: a month.
 MAX_DELAY_S = 30 * 86400
+#: No policy may give a ticket (renewal included) a longer life than this.
+MAX_TICKET_LIFE_S = 365 * 86400
+#: No realm accepts a larger clock skew (tally_runtime.settings bounds TALLY_MAX_SKEW).
+MAX_SKEW_S = 3600
+#: What outlives every ticket any policy can issue: revocation entries are kept this long.
+CEILING_TICKET_S = MAX_TICKET_LIFE_S + MAX_SKEW_S
 
 
 @dataclass(frozen=True, slots=True)

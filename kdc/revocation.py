@@ -46,7 +46,7 @@ from tally_protocol.messages.ticket import TICKET_ID_SIZE
 from tally_protocol.principal import Principal
 from tally_runtime.redis_store import store_errors
 
-from .key_policy import KeyPolicy
+from .key_policy import CEILING_TICKET_S
 
 #: How stale a relying service's copy may be, in seconds.
 DEFAULT_CACHE_S = 1.0
@@ -80,7 +80,7 @@ class RevocationList:
     """One realm's revocation list (``redis`` shared by the KDC, the admin tools and every relying service)."""
 
     def __init__(self, redis_client: redis.Redis, realm: str, clock: Callable[[], float] = time.time, *,
-                 cache_s: float = DEFAULT_CACHE_S, longest_ticket_s: int = KeyPolicy().longest_ticket_s) -> None:
+                 cache_s: float = DEFAULT_CACHE_S, longest_ticket_s: int = CEILING_TICKET_S) -> None:
         self.realm = Principal.tgs(realm).realm
         self._redis = redis_client
         self._clock = clock

@@ -16,7 +16,7 @@ default, the client's and the service's fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from tally_protocol.principal import Principal
 from tally_runtime.redis_store import store_errors
 
 from ..exchange import TicketPolicy
+from ..key_policy import MAX_TICKET_LIFE_S, KeyPolicy
 from ..lockout import LockoutPolicy
 
 DEFAULT_FIELD = "@default"
@@ -34,7 +35,7 @@ _DAY = 86400
 #: Inclusive bounds of each field: a typo must not issue a ten-year ticket or disable lockout.
 BOUNDS: Mapping[str, tuple[int, int]] = {
     "tgt_lifetime_s": (60, 30 * _DAY),
-    "renewable_lifetime_s": (0, 365 * _DAY),
+    "renewable_lifetime_s": (0, MAX_TICKET_LIFE_S),
     "service_ticket_lifetime_s": (60, 30 * _DAY),
     "lockout_threshold": (1, 1000),
     "lockout_window_s": (1, 30 * _DAY),
@@ -215,3 +216,20 @@ class PolicyStore:
             return max([self.base.value(name), *(int(getattr(o, name)) for o in levels if getattr(o, name) is not None)])
 
         return TicketPolicy(most("tgt_lifetime_s"), most("renewable_lifetime_s"), most("service_ticket_lifetime_s"))
+
+
+def key_policy_source(policies: PolicyStore, *, max_skew_s: int,
+                      new_service_key_delay_s: int = 0) -> Callable[[], KeyPolicy]:
+    """Key retention for ``PrincipalDB``, read when a purge runs.
+
+    A superseded key must outlive every ticket sealed under it, and a
+    per-principal policy may allow longer lifetimes than the realm's base
+    configuration: retention follows the longest lifetime any principal may
+    currently be given (``PolicyStore.longest``).
+    """
+
+    def current() -> KeyPolicy:
+        return KeyPolicy.for_tickets(policies.longest(), max_skew_s=max_skew_s,
+                                     new_service_key_delay_s=new_service_key_delay_s)
+
+    return current

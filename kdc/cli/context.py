@@ -31,7 +31,7 @@ from tally_runtime.settings import Settings
 
 from ..admin.extension import build_operations
 from ..admin.interface import AdminInterface, LocalAdmin, local_actor
-from ..admin.policies import EffectivePolicy
+from ..admin.policies import EffectivePolicy, PolicyStore, key_policy_source
 from ..exchange import TicketPolicy
 from ..lockout import LockoutPolicy
 from ..master_key import load_master_key_file
@@ -129,7 +129,11 @@ def db_of(ctx: click.Context) -> PrincipalDB:
             raise ConfigurationError(f"no realm: set TALLY_REALM or pass --realm ({found})")
         realm = known[0]
     master = obj.get("master_key") or load_master_key_file(settings.master_key_file)
-    db = PrincipalDB(store, realm, master, password_params=obj.get("password_params", PasswordParams))
+    # The realm's stored policies (not this shell's configuration) bound how long old keys are kept.
+    policies = PolicyStore(store, realm, EffectivePolicy(TicketPolicy(), LockoutPolicy()))
+    db = PrincipalDB(store, realm, master, password_params=obj.get("password_params", PasswordParams),
+                     key_policy=key_policy_source(policies, max_skew_s=settings.max_skew_s,
+                                                  new_service_key_delay_s=settings.new_service_key_delay_s))
     db.check_master_key()
     obj["db"] = db
     return db

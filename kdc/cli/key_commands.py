@@ -29,8 +29,7 @@ def _utc(epoch: int) -> str:
 
 def _revocations(ctx: click.Context) -> RevocationList:
     db = db_of(ctx)
-    return RevocationList(store_of(ctx, Settings.from_env()), db.realm,
-                          longest_ticket_s=db.key_policy.longest_ticket_s)
+    return RevocationList(store_of(ctx, Settings.from_env()), db.realm)
 
 
 @admin_group.command("revoke")

@@ -109,3 +109,24 @@ def test_tgt_from_before_a_krbtgt_rotation_works_until_it_expires(fake_redis: re
     assert get_ticket(r.http, tgt, r.api, now=clock.now).service == r.api
     renewed = get_ticket(r.http, tgt, Principal.tgs(REALM), now=clock.now, renew=True)
     assert (tgt.ticket.kvno, renewed.ticket.kvno) == (1, 2)
+
+
+def test_a_policy_allowing_longer_service_tickets_keeps_old_service_keys_longer(
+    fake_redis: redis.Redis, master_key: MasterKey, clock: FixedClock
+) -> None:
+    from kdc.admin.policies import EffectivePolicy, PolicyOverride, PolicyStore, key_policy_source
+    from kdc.lockout import LockoutPolicy
+
+    base = TicketPolicy(tgt_lifetime_s=3600, renewable_lifetime_s=0, service_ticket_lifetime_s=3600)
+    policies = PolicyStore(fake_redis, REALM, EffectivePolicy(base, LockoutPolicy()))
+    db = PrincipalDB(fake_redis, REALM, master_key, clock, password_params=cheap_params,
+                     key_policy=key_policy_source(policies, max_skew_s=300))
+    db.init_realm()
+    db.add_service("api")
+    # One client may now hold day-long service tickets: keys must outlive them.
+    policies.set_override(Principal("alice", REALM), PolicyOverride(service_ticket_lifetime_s=86400))
+    db.rotate("api")
+    clock.advance(3600 + 300)
+    assert db.purge_old_keys("api") == 0
+    clock.advance(86400 - 3600)
+    assert db.purge_old_keys("api") == 1
