@@ -1,6 +1,7 @@
 """``tally admin enroll`` and ``tally admin pair``: let a device fetch its own key.
 
-Both print a one-time secret exactly once (the enrollment token, or the
+Both run through the admin operations (permission ``rotate``, audited; locally
+as kadmin.local or with ``--remote``) and print a one-time secret exactly once (the enrollment token, or the
 pairing code) with the command the device runs; the store keeps neither in
 clear.  ``--create`` adds the client first with a random key that is never
 written anywhere: the device's key is the one onboarding gives it.
@@ -16,12 +17,12 @@ from tally_protocol.errors import TallyError
 from tally_protocol.principal import Principal
 from tally_runtime.settings import Settings
 
-from ..enrollment import DEFAULT_TTL_S, MAX_TTL_S, EnrollmentTokens
-from ..pairing import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, Pairings
+from ..admin.interface import AdminInterface
+from ..enrollment import DEFAULT_TTL_S, MAX_TTL_S
+from ..pairing import DEFAULT_ATTEMPTS, MAX_ATTEMPTS
 from ..pairing import DEFAULT_TTL_S as PAIR_TTL_S
 from ..pairing import MAX_TTL_S as PAIR_MAX_TTL_S
-from ..principal_db import PrincipalDB
-from .context import admin_group, db_of, store_of
+from .context import admin_group, admin_of
 
 
 def _kdc_url(option: str | None, settings: Settings) -> str:
@@ -32,21 +33,19 @@ def _when(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _key_file(p: Principal) -> str:
-    return f"{p.name.replace('/', '_')}.key"
+def _key_file(principal: str) -> str:
+    return f"{Principal.parse(principal).name.replace('/', '_')}.key"
 
 
-def _target(ctx: click.Context, name: str, create: bool) -> tuple[PrincipalDB, Principal]:
-    db = db_of(ctx)
-    p = db.principal(name)
+def _target(admin: AdminInterface, name: str, create: bool) -> str:
+    """The principal's full name; with ``create``, add it first (its random key is dropped: nobody holds it)."""
+    summary = admin.add_client(name).principal if create else admin.show(name)
+    return summary.name
+
+
+def _undo_create(admin: AdminInterface, name: str, create: bool) -> None:
     if create:
-        db.add_client(p)  # its random key is dropped here: nobody holds it until the device onboards
-    return db, p
-
-
-def _undo_create(db: PrincipalDB, p: Principal, create: bool) -> None:
-    if create:
-        db.delete(p)  # nobody can use a client whose onboarding could not be set up
+        admin.delete(name)  # nobody can use a client whose onboarding could not be set up
 
 
 @admin_group.command("enroll")
@@ -63,11 +62,12 @@ def enroll(ctx: click.Context, name: str, ttl: int, create: bool, kdc_url: str |
     Redeeming it gives the device a new key for NAME (older key files stop working).
     """
     settings = Settings.from_env()
-    db, p = _target(ctx, name, create)
+    admin = admin_of(ctx)
+    p = _target(admin, name, create)
     try:
-        token = EnrollmentTokens(store_of(ctx, settings, warn=False), db.realm, db).create(p, ttl)
+        token = admin.create_enrollment(p, ttl_s=ttl)
     except TallyError:
-        _undo_create(db, p, create)
+        _undo_create(admin, p, create)
         raise
     expires = _when(int(time.time()) + ttl)
     click.echo(f"{'client ' + str(p) + ' added; ' if create else ''}enrollment token for {p} "
@@ -90,11 +90,12 @@ def enroll(ctx: click.Context, name: str, ttl: int, create: bool, kdc_url: str |
 def pair(ctx: click.Context, name: str, ttl: int, attempts: int, create: bool, kdc_url: str | None) -> None:
     """Open a PIN pairing for client NAME and show its 8-digit code (once); a new pairing replaces an open one."""
     settings = Settings.from_env()
-    db, p = _target(ctx, name, create)
+    admin = admin_of(ctx)
+    p = _target(admin, name, create)
     try:
-        code = Pairings(store_of(ctx, settings, warn=False), db.realm, db).open(p, ttl, attempts)
+        code = admin.open_pairing(p, ttl_s=ttl, attempts=attempts)
     except TallyError:
-        _undo_create(db, p, create)
+        _undo_create(admin, p, create)
         raise
     click.echo(f"{'client ' + str(p) + ' added; ' if create else ''}pairing code for {p} "
                f"({attempts} attempts, open until {_when(code.expires_at)}, shown only now):")

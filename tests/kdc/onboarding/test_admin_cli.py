@@ -106,3 +106,13 @@ def test_pair_create_shows_the_code_once_and_the_device_command(admin: Admin, re
 
 def test_pair_of_an_unknown_name_is_one_error_line(admin: Admin) -> None:
     assert "NOT_FOUND" in one_error_line(admin("pair", "nobody"))
+
+
+def test_enroll_and_pair_from_the_cli_are_audited_admin_actions(admin: Admin, realm_db: PrincipalDB,
+                                                                fake_redis: redis.Redis) -> None:
+    from kdc.admin.audit_log import AuditLog, AuditQuery
+
+    assert admin("enroll", "alice", "--create").exit_code == 0
+    assert admin("pair", "alice").exit_code == 0
+    events = [r.to_dict()["event"] for r in AuditLog(fake_redis, REALM).query(AuditQuery(event="admin.")).records]
+    assert "admin.enrollment.create" in events and "admin.pairing.open" in events
