@@ -13,13 +13,11 @@ already loaded and logs why.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tally_protocol.errors import TallyError
-from tally_runtime.hangup import on_hangup
+from tally_runtime.reloadable_file import ReloadableFile
 
 from .master_key import MasterKeyring, load_master_key_file
 
@@ -34,55 +32,34 @@ class MasterKeyFile:
 
     def __init__(self, path: Path | str, *, min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = Path(path).expanduser()
-        self._min_interval_s = min_interval_s
-        self._clock = clock
-        self._ring = load_master_key_file(self.path)
-        self._lock = threading.Lock()
-        self._reload_requested = False
-        self._last_reload = clock()
+        self._file: ReloadableFile[MasterKeyring] = ReloadableFile(
+            path, load_master_key_file, what="master key file", logger=_log, min_interval_s=min_interval_s,
+            clock=clock, describe=lambda ring: {"master_kvnos": ring.kvnos},
+        )
+        self.path = self._file.path
 
     def __repr__(self) -> str:
-        return f"MasterKeyFile({str(self.path)!r}, versions={self._ring.kvnos})"
+        return f"MasterKeyFile({str(self.path)!r}, versions={self._file.value.kvnos})"
 
     @property
     def keyring(self) -> MasterKeyring:
         """The keyring to use now; reloaded first when SIGHUP asked for it."""
-        if self._reload_requested:
-            self._reload_requested = False
-            self.reload("signal")
-        return self._ring
+        return self._file.value
 
     def request_reload(self) -> None:
         """Signal-safe: only sets a flag; the next use of ``keyring`` reads the file."""
-        self._reload_requested = True
+        self._file.request_reload()
 
     def reload_on_sighup(self) -> bool:
-        return on_hangup(self.request_reload)
+        return self._file.reload_on_sighup()
 
     def reload(self, reason: str) -> bool:
         """Read the file again; on any failure keep the loaded keyring and log (never a secret)."""
-        with self._lock:
-            self._last_reload = self._clock()
-            try:
-                ring = load_master_key_file(self.path)
-            except TallyError as err:
-                _log.error("master key file reload failed; keeping the loaded versions", extra={"fields": {
-                    "path": str(self.path), "reason": reason, "error": str(err.code), "detail": err.message,
-                    "master_kvnos": self._ring.kvnos}})
-                return False
-            changed = ring.kvnos != self._ring.kvnos
-            self._ring = ring
-        _log.info("master key file reloaded", extra={"fields": {
-            "path": str(self.path), "reason": reason, "master_kvnos": ring.kvnos, "changed": changed}})
-        return True
+        return self._file.reload(reason)
 
     def reload_for(self, master_kvno: int) -> bool:
         """Reload because a record names ``master_kvno``; rate-limited.  True when it is now held."""
-        if master_kvno in self._ring:
+        if master_kvno in self._file.value:
             return True
-        now = self._clock()
-        if 0 <= now - self._last_reload < self._min_interval_s:
-            return False
-        self.reload(f"unknown master key version {master_kvno}")
-        return master_kvno in self._ring
+        self._file.reload_if_due(f"unknown master key version {master_kvno}")
+        return master_kvno in self._file.value

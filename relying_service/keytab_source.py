@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tally_protocol.errors import ConfigurationError, TallyError
+from tally_protocol.errors import ConfigurationError
 from tally_protocol.keys import Keyset
 from tally_protocol.principal import Principal
-from tally_runtime.hangup import on_hangup
 from tally_runtime.keytab_file import read_keytab
+from tally_runtime.reloadable_file import ReloadableFile
 
 #: Reloads caused by unknown key versions, at most one per interval.
 DEFAULT_MIN_INTERVAL_S = 5.0
@@ -59,69 +58,57 @@ class KeytabSource:
 
     def __init__(self, path: Path | str, *, min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = Path(path).expanduser()
-        self._min_interval_s = min_interval_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._reload_requested = False
-        self._last_reload: float | None = None
-        signature = _signature(self.path)
-        principal, keyset = read_keytab(self.path)
-        self.principal: Principal = principal
-        self._keyset: Keyset = keyset
+        self._principal: Principal | None = None
+        self._signature: _Signature | None = None
+        self._file: ReloadableFile[Keyset] = ReloadableFile(
+            path, self._read, what="keytab", logger=_log, min_interval_s=min_interval_s, clock=clock,
+            describe=lambda keyset: {"service": str(self.principal), "kvnos": keyset.versions},
+        )
+        self.path = self._file.path
+
+    @property
+    def principal(self) -> Principal:
+        """The service principal, fixed by the first read: a reload may not change it."""
+        assert self._principal is not None  # set by the constructor's first read
+        return self._principal
+
+    def _read(self, path: Path) -> Keyset:
+        signature = _signature(path)
+        principal, keyset = read_keytab(path)
+        if self._principal is None:
+            self._principal = principal
+        elif principal != self._principal:
+            raise ConfigurationError(f"the keytab now holds {principal}, not {self._principal}")
         self._signature = signature
+        return keyset
 
     def __repr__(self) -> str:
-        return f"KeytabSource({str(self.path)!r}, principal={self.principal}, versions={self._keyset.versions})"
+        return f"KeytabSource({str(self.path)!r}, principal={self.principal}, versions={self._file.value.versions})"
 
     def keyset(self) -> Keyset:
         """The key versions to accept now; read again first when SIGHUP asked for it."""
-        if self._reload_requested:
-            self._reload_requested = False
-            self.reload("signal")
-        return self._keyset
+        return self._file.value
 
     def request_reload(self) -> None:
         """Signal-safe: only sets a flag; the next ``keyset()`` reads the file."""
-        self._reload_requested = True
+        self._file.request_reload()
 
     def reload_on_sighup(self) -> bool:
         """Reload on every SIGHUP to this process (False when no handler could be installed)."""
-        return on_hangup(self.request_reload)
+        return self._file.reload_on_sighup()
 
     def reload(self, reason: str) -> bool:
         """Read the keytab again; on failure keep the loaded keyset, log, and return False."""
-        with self._lock:
-            self._last_reload = self._clock()
-            signature = _signature(self.path)
-            try:
-                principal, keyset = read_keytab(self.path)
-                if principal != self.principal:
-                    raise ConfigurationError(f"the keytab now holds {principal}, not {self.principal}")
-            except TallyError as err:
-                _log.error("keytab reload failed; keeping the loaded key versions", extra={"fields": {
-                    "service": str(self.principal), "path": str(self.path), "reason": reason,
-                    "error": str(err.code), "detail": err.message, "kvnos": self._keyset.versions}})
-                return False
-            old = self._keyset.versions
-            self._keyset, self._signature = keyset, signature
-        _log.info("keytab reloaded", extra={"fields": {
-            "service": str(self.principal), "path": str(self.path), "reason": reason,
-            "kvnos": keyset.versions, "previous_kvnos": old}})
-        return True
+        return self._file.reload(reason)
 
     def reload_for_unknown(self, kvno: int) -> bool:
         """A ticket names ``kvno``, which the keyset lacks: reload if the file changed and the rate allows.
 
         True when ``kvno`` is held afterwards (the caller verifies again).
         """
-        if kvno in self._keyset:
+        if kvno in self._file.value:
             return True
         if _signature(self.path) == self._signature:
             return False  # nothing new on disk: no read, whatever the rate
-        now = self._clock()
-        last = self._last_reload
-        if last is not None and 0 <= now - last < self._min_interval_s:
-            return False
-        self.reload(f"unknown key version {kvno}")
-        return kvno in self._keyset
+        self._file.reload_if_due(f"unknown key version {kvno}")
+        return kvno in self._file.value
