@@ -124,7 +124,7 @@ def create_app(
                        key_policy=key_policy),
         lockout=Lockout(store, realm, lockout_policy, clock, rng),
         rate_limiter=RateLimiter(store, rate_policy, clock),
-        replay_cache=RedisReplayCache(store),
+        replay_cache=RedisReplayCache(store, clock=clock),
         ticket_policy=ticket_policy,
         verify_policy=verify_policy,
         clock=clock,

@@ -49,6 +49,8 @@ class PreauthChecked:
     request: AsRequest
     replay_key: bytes
     replay_ttl_ms: int
+    #: The encrypted timestamp, for the replay cache's recovery window (RFC 4120 §3.2.3).
+    ctime: int
 
 
 def check_preauth(as_req: AsRequest, client_key: Key, *, now: float, verify: VerifyPolicy) -> PreauthChecked:
@@ -69,6 +71,7 @@ def check_preauth(as_req: AsRequest, client_key: Key, *, now: float, verify: Ver
         request=as_req,
         replay_key=replay_key(as_req.service, as_req.client, pa.timestamp, as_req.nonce),
         replay_ttl_ms=replay_ttl_ms(pa.timestamp, now, verify.max_skew_s, verify.replay_margin_s),
+        ctime=pa.timestamp,
     )
 
 

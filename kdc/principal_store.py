@@ -45,6 +45,7 @@ from tally_protocol.errors import (
 from tally_protocol.keys import KEY_SIZE, Key, Keyset, PasswordParams
 from tally_protocol.principal import Principal
 from tally_runtime.redis_store import store_errors
+from tally_runtime.replay_cache import RedisReplayCache
 
 from .key_policy import KeyPolicy
 from .master_key import MasterKey, MasterKeyring, UnknownMasterKeyVersion
@@ -214,6 +215,8 @@ class PrincipalStore:
         self._transact([self._meta_key, self._key(tgs)], tx)
         with store_errors():
             self._redis.sadd(REALMS_KEY, self.realm)
+        # A store created with the realm lost no authenticator: none can predate its keys.
+        RedisReplayCache(self._redis).seed(birth=0)
 
     def check_master_key(self) -> None:
         """Refuse early, with a clear message, when the master key file is not this realm's.

@@ -125,7 +125,8 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> tup
         raise
     if record is None:  # unreachable without the realm's decoy secret; never issue for a decoy
         raise PreauthFailed()
-    claim_or_reject(state.replay_cache, checked.replay_key, checked.replay_ttl_ms)
+    claim_or_reject(state.replay_cache, checked.replay_key, checked.replay_ttl_ms, ctime=checked.ctime,
+                    max_skew_s=state.verify_policy.max_skew_s)
     state.lockout.record_success(name)
     if record.disabled:
         raise PrincipalDisabled()
@@ -160,7 +161,8 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) ->
     tgt = verified.ticket
     if state.revocation.is_revoked(verified.client, tgt.authtime, tgt.ticket_id):
         raise TicketRevoked("the ticket-granting ticket was revoked; log in again")
-    claim_or_reject(state.replay_cache, verified.replay_key, verified.replay_ttl_ms)
+    claim_or_reject(state.replay_cache, verified.replay_key, verified.replay_ttl_ms,
+                    ctime=verified.authenticator.ctime, max_skew_s=state.verify_policy.max_skew_s)
     client = db.find(verified.client) if verified.client.realm == state.realm else None
     if client is None or client.disabled:
         raise PrincipalDisabled("client principal is disabled or no longer exists")

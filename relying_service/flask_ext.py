@@ -162,7 +162,7 @@ class TicketAuth:
             store = connect(url)
             if url is None:
                 _log.warning(EMBEDDED_NOTICE)
-            cache = RedisReplayCache(store)
+            cache = RedisReplayCache(store, clock=self._clock)
         try:
             max_skew = int(app.config["TALLY_MAX_SKEW"])
         except (TypeError, ValueError):

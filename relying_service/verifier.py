@@ -148,7 +148,8 @@ class Verifier:
                                                                             ticket.ticket_id):
                 raise TicketRevoked()
             # Last: only an otherwise valid, in-window authenticator reaches the store.
-            claim_or_reject(self._replay_cache, verified.replay_key, verified.replay_ttl_ms)
+            claim_or_reject(self._replay_cache, verified.replay_key, verified.replay_ttl_ms,
+                            ctime=verified.authenticator.ctime, max_skew_s=self._policy.max_skew_s)
         except TallyError as err:
             _log.info("request refused", extra={"fields": {
                 "service": str(self._service), "outcome": "refused", "reason": str(err.code)}})

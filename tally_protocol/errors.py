@@ -236,6 +236,17 @@ class StoreUnavailable(TallyError):
     default_message = "backing store unavailable"
 
 
+class ReplayCacheRecovering(StoreUnavailable):
+    """RFC 4120 §3.2.3: the replay cache may have lost entries (a flush, a restart
+    without persistence, a failover that missed writes), so authenticators dated
+    before its rebirth plus the skew window are refused.  ``data["retry_after"]``
+    is the number of seconds until a fresh authenticator will be accepted.
+    """
+
+    code = ErrorCode.REPLAY_CACHE_RECOVERING
+    default_message = "replay cache recovering from a loss; retry with a fresh authenticator"
+
+
 class NotFound(TallyError):
     code = ErrorCode.NOT_FOUND
     status_hint = 404

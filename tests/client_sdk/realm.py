@@ -103,8 +103,9 @@ class Realm:
     accepted: list[RequestBinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.kdc_replay = InMemoryReplayCache(self.clock)
-        self.service_replay = InMemoryReplayCache(self.clock)
+        # Long-running KDC and service: born well before any authenticator in the tests.
+        self.kdc_replay = InMemoryReplayCache(self.clock, birth=0)
+        self.service_replay = InMemoryReplayCache(self.clock, birth=0)
         self.client_keys.setdefault(ALICE, Key(os.urandom(32), 1))
         self.service_keys.setdefault(API, Keyset([Key(os.urandom(32), 1)]))
         self.password_params.setdefault(BOB, CHEAP_PARAMS)
@@ -125,7 +126,8 @@ class Realm:
         client_key = Key(known.material if known else os.urandom(32), 0)
         now = self.kdc_now()
         checked = check_preauth(as_req, client_key, now=now, verify=self.verify)
-        claim_or_reject(self.kdc_replay, checked.replay_key, checked.replay_ttl_ms)
+        claim_or_reject(self.kdc_replay, checked.replay_key, checked.replay_ttl_ms, ctime=checked.ctime,
+                        max_skew_s=self.verify.max_skew_s)
         reply = issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=self.tgs_keys.current,
                           policy=self.policy, now=now, rng=os.urandom)
         return reply.to_bytes()
@@ -134,7 +136,8 @@ class Realm:
         tgs_req = TgsRequest.from_bytes(tgs_req_bytes)
         now = self.kdc_now()
         verified, body = check_tgs_request(tgs_req, realm=REALM, tgs_keys=self.tgs_keys, now=now, verify=self.verify)
-        claim_or_reject(self.kdc_replay, verified.replay_key, verified.replay_ttl_ms)
+        claim_or_reject(self.kdc_replay, verified.replay_key, verified.replay_ttl_ms,
+                        ctime=verified.authenticator.ctime, max_skew_s=self.verify.max_skew_s)
         if body.options & TgsOptions.RENEW:
             self.calls["renew"] += 1
             service_key = self.tgs_keys.current
@@ -186,7 +189,8 @@ class Realm:
                 parse_authorization(headers.get("Authorization")), service=API, keyset=self.service_keys[API],
                 binding=binding, now=self.service_now(), policy=self.verify,
             )
-            claim_or_reject(self.service_replay, verified.replay_key, verified.replay_ttl_ms)
+            claim_or_reject(self.service_replay, verified.replay_key, verified.replay_ttl_ms,
+                            ctime=verified.authenticator.ctime, max_skew_s=self.verify.max_skew_s)
         except TallyError as err:
             return _error(err, challenge=True)
         self.accepted.append(binding)

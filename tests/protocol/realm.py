@@ -51,7 +51,7 @@ class SetReplayCache:
     def __init__(self) -> None:
         self.claimed: set[bytes] = set()
 
-    def claim(self, key: bytes, ttl_ms: int) -> bool:
+    def claim(self, key: bytes, ttl_ms: int, *, ctime: int, max_skew_s: int) -> bool:
         if key in self.claimed:
             return False
         self.claimed.add(key)

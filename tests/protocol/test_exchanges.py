@@ -174,9 +174,9 @@ def test_replayed_as_request_has_the_same_replay_key(rng: DeterministicRandom) -
     first: PreauthChecked = check_preauth(req, ALICE_KEY, now=NOW, verify=VERIFY)
     second = check_preauth(req, ALICE_KEY, now=NOW + 5, verify=VERIFY)
     cache = SetReplayCache()
-    claim_or_reject(cache, first.replay_key, first.replay_ttl_ms)
+    claim_or_reject(cache, first.replay_key, first.replay_ttl_ms, ctime=first.ctime, max_skew_s=VERIFY.max_skew_s)
     assert second.replay_key == first.replay_key
-    assert not cache.claim(second.replay_key, second.replay_ttl_ms)
+    assert not cache.claim(second.replay_key, second.replay_ttl_ms, ctime=second.ctime, max_skew_s=VERIFY.max_skew_s)
 
 
 def test_as_reply_cannot_be_opened_with_the_long_term_key_alone(rng: DeterministicRandom) -> None:
@@ -212,7 +212,7 @@ def test_as_reply_with_a_substituted_kdc_public_key_is_refused_by_the_client(rng
 
 def test_as_reply_from_a_kdc_without_the_clients_key_is_refused(rng: DeterministicRandom) -> None:
     pending = start_as_exchange(ALICE, ALICE_KEY, now=NOW, rng=rng)
-    checked = PreauthChecked(pending.request, b"\x00" * 16, 1000)  # a fake KDC skips pre-auth
+    checked = PreauthChecked(pending.request, b"\x00" * 16, 1000, int(NOW))  # a fake KDC skips pre-auth
     fake = issue_tgt(checked, pending.request_bytes, client_key=Key(key("fake").material, 0),
                      tgs_key=TGS_KEYS.current, policy=POLICY, now=NOW, rng=rng)
     with pytest.raises(MutualAuthFailed):

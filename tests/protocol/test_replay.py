@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tally_protocol.errors import ReplayDetected, StoreUnavailable
+from tally_protocol.errors import ReplayCacheRecovering, ReplayDetected, StoreUnavailable
 from tally_protocol.messages import ApRequest, Ticket
 from tally_protocol.principal import Principal
-from tally_protocol.replay import REPLAY_KEY_SIZE, claim_or_reject, replay_key, replay_ttl_ms
+from tally_protocol.replay import REPLAY_KEY_SIZE, claim_or_reject, refuse_before_recovered, replay_key, replay_ttl_ms
 from tally_protocol.verify import VerifyPolicy, verify_ap_request
 
 from . import strategies as s
@@ -102,17 +102,34 @@ def test_replay_ttl_is_at_least_one_second() -> None:
 def test_second_claim_of_the_same_key_is_a_replay() -> None:
     cache = SetReplayCache()
     key = replay_key(API, ALICE, int(NOW), bytes(16))
-    claim_or_reject(cache, key, 1000)
+    claim_or_reject(cache, key, 1000, ctime=int(NOW), max_skew_s=SKEW)
     with pytest.raises(ReplayDetected) as info:
-        claim_or_reject(cache, key, 1000)
+        claim_or_reject(cache, key, 1000, ctime=int(NOW), max_skew_s=SKEW)
     assert info.value.code == "REPLAY_DETECTED"
 
 
 class _BrokenCache:
-    def claim(self, key: bytes, ttl_ms: int) -> bool:
+    def claim(self, key: bytes, ttl_ms: int, *, ctime: int, max_skew_s: int) -> bool:
         raise StoreUnavailable()
 
 
 def test_store_failure_propagates_so_nothing_is_accepted() -> None:
     with pytest.raises(StoreUnavailable):
-        claim_or_reject(_BrokenCache(), bytes(16), 1000)
+        claim_or_reject(_BrokenCache(), bytes(16), 1000, ctime=int(NOW), max_skew_s=SKEW)
+
+
+def test_authenticator_dated_before_birth_plus_skew_is_refused_as_recovering() -> None:
+    with pytest.raises(ReplayCacheRecovering) as info:
+        refuse_before_recovered(NOW, int(NOW) + SKEW - 1, SKEW, NOW)
+    assert (info.value.code, info.value.status_hint, info.value.data["retry_after"]) == (
+        "REPLAY_CACHE_RECOVERING", 503, SKEW)
+
+
+def test_authenticator_dated_from_birth_plus_skew_is_not_refused() -> None:
+    refuse_before_recovered(NOW, int(NOW) + SKEW, SKEW, NOW + SKEW)
+
+
+def test_recovering_retry_after_is_at_least_one_second() -> None:
+    with pytest.raises(ReplayCacheRecovering) as info:
+        refuse_before_recovered(NOW, int(NOW), SKEW, NOW + SKEW)
+    assert info.value.data["retry_after"] == 1

@@ -18,7 +18,7 @@ from relying_service.flask_ext import EXTENSION_KEY, TicketAuth
 from relying_service.verifier import Verifier
 from tally_protocol.errors import ConfigurationError
 from tally_runtime.keytab_file import write_keytab
-from tally_runtime.replay_cache import RedisReplayCache
+from tally_runtime.replay_cache import MARKER, RedisReplayCache
 from tests.relying_service.memory_realm import HOST, NOW, MakeVerifier, MemoryRealm
 from tests.support.redis_proc import RedisProcess, free_port
 
@@ -137,16 +137,28 @@ def test_healthz_needs_no_ticket(demo: FlaskClient) -> None:
 def test_keytab_and_redis_url_from_config_build_a_working_service(realm: MemoryRealm, cred: Credential, keytab: Path,
                                                                   real_redis: redis.Redis,
                                                                   redis_server: RedisProcess) -> None:
+    RedisReplayCache(real_redis).seed(birth=0)  # as `tally kdc init` does for a store created with its realm
     app = create_demo_app(keytab_path=keytab, test_config={"TALLY_REDIS_URL": redis_server.url},
                           clock=lambda: NOW)
     client = app.test_client()
     assert call(client, realm.authorize(cred)).status_code == 200
     assert client.get("/readyz").get_json() == {"status": "ready"}
-    assert real_redis.dbsize() == 1  # the replay entry lives in the shared Redis
+    entries = [k for k in real_redis.scan_iter() if not k.endswith(MARKER)]
+    assert len(entries) == 1  # the replay entry lives in the shared Redis
+
+
+def test_store_that_lost_its_replay_cache_answers_503_with_retry_after(realm: MemoryRealm, cred: Credential,
+                                                                     keytab: Path, real_redis: redis.Redis,
+                                                                     redis_server: RedisProcess) -> None:
+    app = create_demo_app(keytab_path=keytab, test_config={"TALLY_REDIS_URL": redis_server.url,
+                                                           "TALLY_MAX_SKEW": 300}, clock=lambda: NOW)
+    r = call(app.test_client(), realm.authorize(cred))  # no marker: a flushed or restarted store
+    assert (r.status_code, r.get_json()["error"], r.headers["Retry-After"]) == (503, "REPLAY_CACHE_RECOVERING", "300")
 
 
 def test_two_replicas_sharing_redis_refuse_a_replay(realm: MemoryRealm, cred: Credential, keytab: Path,
                                                     real_redis: redis.Redis, redis_server: RedisProcess) -> None:
+    RedisReplayCache(real_redis).seed(birth=0)
     config = {"TALLY_REDIS_URL": redis_server.url}
     a = create_demo_app(keytab_path=keytab, test_config=config, clock=lambda: NOW).test_client()
     b = create_demo_app(keytab_path=keytab, test_config=config, clock=lambda: NOW).test_client()

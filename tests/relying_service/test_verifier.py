@@ -63,6 +63,7 @@ def test_replay_to_another_replica_sharing_redis_is_rejected(realm: MemoryRealm,
                                                              make_verifier: MakeVerifier,
                                                              real_redis: redis.Redis,
                                                              redis_server: RedisProcess) -> None:
+    RedisReplayCache(real_redis).seed(birth=0)  # a long-running store
     replica_a = make_verifier(RedisReplayCache(real_redis))
     replica_b = make_verifier(RedisReplayCache(redis.Redis.from_url(redis_server.url)))  # its own connections
     header = realm.authorize(cred).authorization

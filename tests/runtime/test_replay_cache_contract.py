@@ -2,7 +2,10 @@
 
 Each implementation subclasses ``ReplayCacheContract`` and reruns its whole
 suite; only how time passes differs (a fake clock in-process, a short real
-TTL on Redis, since Redis expires keys on its own clock).
+TTL on Redis, since Redis expires keys on its own clock).  ``cache`` has been
+running long (its birth is far behind the fixed clock); ``fresh_cache`` has
+just lost everything (born now) and must refuse authenticators it may have
+forgotten (RFC 4120 §3.2.3).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import fakeredis
 import pytest
 import redis
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.retry import Retry
 
-from tally_protocol.errors import StoreUnavailable
+from tally_protocol.errors import ReplayCacheRecovering, StoreUnavailable
 from tally_protocol.replay import REPLAY_KEY_SIZE, ReplayCache
 from tally_runtime.replay_cache import InMemoryReplayCache, RedisReplayCache
 from tests.support.redis_proc import RedisProcess, free_port
 
+NOW = 1_000_000.0
+SKEW = 300
 LONG_TTL_MS = 60_000
 SHORT_TTL_MS = 50
 THREADS = 16
@@ -33,6 +39,18 @@ def new_key() -> bytes:
     return os.urandom(REPLAY_KEY_SIZE)
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def claim(cache: ReplayCache, key: bytes, ttl_ms: int, ctime: int = int(NOW)) -> bool:
+    return cache.claim(key, ttl_ms, ctime=ctime, max_skew_s=SKEW)
+
+
 class ReplayCacheContract:
     """Rerun by every implementation: ``cache`` builds one, ``let_expire`` lets ``ttl_ms`` pass."""
 
@@ -40,67 +58,80 @@ class ReplayCacheContract:
     def cache(self) -> ReplayCache:
         raise NotImplementedError
 
+    @pytest.fixture
+    def fresh_cache(self) -> ReplayCache:
+        raise NotImplementedError
+
     def let_expire(self, ttl_ms: int) -> None:
         raise NotImplementedError
 
     def test_first_claim_is_accepted(self, cache: ReplayCache) -> None:
-        assert cache.claim(new_key(), LONG_TTL_MS) is True
+        assert claim(cache, new_key(), LONG_TTL_MS) is True
 
     def test_second_claim_of_the_same_key_is_refused(self, cache: ReplayCache) -> None:
         key = new_key()
-        cache.claim(key, LONG_TTL_MS)
-        assert cache.claim(key, LONG_TTL_MS) is False
+        claim(cache, key, LONG_TTL_MS)
+        assert claim(cache, key, LONG_TTL_MS) is False
 
     def test_claims_of_different_keys_are_independent(self, cache: ReplayCache) -> None:
-        cache.claim(new_key(), LONG_TTL_MS)
-        assert cache.claim(new_key(), LONG_TTL_MS) is True
+        claim(cache, new_key(), LONG_TTL_MS)
+        assert claim(cache, new_key(), LONG_TTL_MS) is True
 
     def test_key_can_be_claimed_again_once_its_ttl_has_passed(self, cache: ReplayCache) -> None:
         key = new_key()
-        cache.claim(key, SHORT_TTL_MS)
+        claim(cache, key, SHORT_TTL_MS)
         self.let_expire(SHORT_TTL_MS)
-        assert cache.claim(key, LONG_TTL_MS) is True
+        assert claim(cache, key, LONG_TTL_MS) is True
 
     def test_concurrent_claims_of_one_key_accept_exactly_one(self, cache: ReplayCache) -> None:
         key, barrier = new_key(), threading.Barrier(THREADS)
 
-        def claim() -> bool:
+        def claim_together() -> bool:
             barrier.wait(timeout=10)
-            return cache.claim(key, LONG_TTL_MS)
+            return claim(cache, key, LONG_TTL_MS)
 
         with ThreadPoolExecutor(THREADS) as pool:
-            results = list(pool.map(lambda _: claim(), range(THREADS)))
+            results = list(pool.map(lambda _: claim_together(), range(THREADS)))
         assert results.count(True) == 1
 
     def test_key_of_the_wrong_size_is_a_programming_error(self, cache: ReplayCache) -> None:
         with pytest.raises(ValueError):
-            cache.claim(b"short", LONG_TTL_MS)
+            claim(cache, b"short", LONG_TTL_MS)
 
+    def test_fresh_cache_refuses_an_authenticator_it_may_have_forgotten(self, fresh_cache: ReplayCache) -> None:
+        with pytest.raises(ReplayCacheRecovering) as caught:
+            claim(fresh_cache, new_key(), LONG_TTL_MS, ctime=int(NOW))
+        assert caught.value.status_hint == 503
+        assert caught.value.data["retry_after"] == SKEW
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def test_fresh_cache_refuses_until_birth_plus_skew(self, fresh_cache: ReplayCache) -> None:
+        with pytest.raises(ReplayCacheRecovering):
+            claim(fresh_cache, new_key(), LONG_TTL_MS, ctime=int(NOW) + SKEW - 1)
 
-    def __call__(self) -> float:
-        return self.now
+    def test_fresh_cache_accepts_authenticators_from_birth_plus_skew(self, fresh_cache: ReplayCache) -> None:
+        assert claim(fresh_cache, new_key(), LONG_TTL_MS, ctime=int(NOW) + SKEW) is True
 
 
 class TestInMemoryReplayCache(ReplayCacheContract):
     @pytest.fixture
     def cache(self) -> ReplayCache:
         self.clock = FakeClock()
-        return InMemoryReplayCache(clock=self.clock)
+        return InMemoryReplayCache(clock=self.clock, birth=NOW - 10 * SKEW)
+
+    @pytest.fixture
+    def fresh_cache(self) -> ReplayCache:
+        return InMemoryReplayCache(clock=FakeClock())  # born with its process
 
     def let_expire(self, ttl_ms: int) -> None:
         self.clock.now += ttl_ms / 1000 + 0.001
 
     def test_expired_entries_are_swept_so_memory_stays_bounded(self) -> None:
         clock = FakeClock()
-        cache = InMemoryReplayCache(clock=clock)
+        cache = InMemoryReplayCache(clock=clock, birth=0)
         for _ in range(100):
-            cache.claim(new_key(), 1000)
+            claim(cache, new_key(), 1000)
         clock.now += 2
-        cache.claim(new_key(), 1000)
+        claim(cache, new_key(), 1000)
         assert len(cache) == 1
 
 
@@ -110,10 +141,54 @@ class RedisContract(ReplayCacheContract):
     def let_expire(self, ttl_ms: int) -> None:
         time.sleep(ttl_ms / 1000 + 0.02)
 
+    @pytest.fixture
+    def cache(self, client: redis.Redis) -> ReplayCache:
+        cache = RedisReplayCache(client, clock=FakeClock())
+        cache.seed(birth=NOW - 10 * SKEW)
+        return cache
+
+    @pytest.fixture
+    def fresh_cache(self, client: redis.Redis) -> ReplayCache:
+        return RedisReplayCache(client, clock=FakeClock())  # an empty store: no marker
+
     def test_entry_is_stored_with_the_requested_ttl(self, cache: RedisReplayCache, client: redis.Redis) -> None:
         key = new_key()
-        cache.claim(key, LONG_TTL_MS)
-        assert 0 < client.pttl(b"tr:" + key) <= LONG_TTL_MS
+        claim(cache, key, LONG_TTL_MS)
+        assert 0 < client.pttl(cache.entry_key(key)) <= LONG_TTL_MS
+
+    def test_entry_and_its_marker_share_a_cluster_slot(self, cache: RedisReplayCache) -> None:
+        key = new_key()
+        assert key_slot(cache.entry_key(key)) == key_slot(cache.marker_key(key))
+
+    def test_marker_is_written_once_and_keeps_its_birth(self, client: redis.Redis) -> None:
+        clock = FakeClock()
+        cache, key = RedisReplayCache(client, clock=clock), new_key()
+        claim(cache, key, LONG_TTL_MS, ctime=int(NOW) + SKEW)
+        clock.now += 100
+        claim(cache, key[:1] + new_key()[1:], LONG_TTL_MS, ctime=int(NOW) + SKEW)  # same shard
+        assert client.get(cache.marker_key(key)) == str(int(NOW)).encode()
+
+    def test_flushed_store_refuses_until_the_window_has_passed(self, cache: RedisReplayCache,
+                                                             client: redis.Redis) -> None:
+        claim(cache, new_key(), LONG_TTL_MS)
+        client.flushall()
+        with pytest.raises(ReplayCacheRecovering):
+            claim(cache, new_key(), LONG_TTL_MS)
+
+    def test_seed_never_overwrites_a_birth_after_a_loss(self, fresh_cache: RedisReplayCache) -> None:
+        key = new_key()
+        with pytest.raises(ReplayCacheRecovering):
+            claim(fresh_cache, key, LONG_TTL_MS)
+        fresh_cache.seed(birth=0)
+        with pytest.raises(ReplayCacheRecovering):
+            claim(fresh_cache, key[:1] + new_key()[1:], LONG_TTL_MS)
+
+    def test_a_shard_that_lost_its_marker_recovers_alone(self, cache: RedisReplayCache, client: redis.Redis) -> None:
+        lost, kept = b"\x00" + new_key()[1:], b"\x01" + new_key()[1:]
+        client.delete(cache.marker_key(lost))
+        assert claim(cache, kept, LONG_TTL_MS) is True
+        with pytest.raises(ReplayCacheRecovering):
+            claim(cache, lost, LONG_TTL_MS)
 
 
 class TestRedisReplayCacheOnFakeredis(RedisContract):
@@ -121,15 +196,12 @@ class TestRedisReplayCacheOnFakeredis(RedisContract):
     def client(self) -> redis.Redis:
         return fakeredis.FakeRedis(server=fakeredis.FakeServer())
 
-    @pytest.fixture
-    def cache(self, client: redis.Redis) -> ReplayCache:
-        return RedisReplayCache(client)
 
     def test_disconnected_store_raises_store_unavailable(self) -> None:
         server = fakeredis.FakeServer()
         server.connected = False
         with pytest.raises(StoreUnavailable):
-            RedisReplayCache(fakeredis.FakeRedis(server=server)).claim(new_key(), LONG_TTL_MS)
+            claim(RedisReplayCache(fakeredis.FakeRedis(server=server)), new_key(), LONG_TTL_MS)
 
 
 class TestRedisReplayCacheOnRealRedis(RedisContract):
@@ -137,15 +209,12 @@ class TestRedisReplayCacheOnRealRedis(RedisContract):
     def client(self, real_redis: redis.Redis) -> redis.Redis:
         return real_redis
 
-    @pytest.fixture
-    def cache(self, client: redis.Redis) -> ReplayCache:
-        return RedisReplayCache(client)
 
     def test_two_clients_of_one_server_share_claims(self, cache: ReplayCache, redis_server: RedisProcess) -> None:
         key = new_key()
-        other = RedisReplayCache(redis.Redis.from_url(redis_server.url))
-        assert cache.claim(key, LONG_TTL_MS) is True
-        assert other.claim(key, LONG_TTL_MS) is False
+        other = RedisReplayCache(redis.Redis.from_url(redis_server.url), clock=FakeClock())
+        assert claim(cache, key, LONG_TTL_MS) is True
+        assert claim(other, key, LONG_TTL_MS) is False
 
 
 @pytest.fixture
@@ -158,4 +227,4 @@ def unreachable_client() -> Iterator[redis.Redis]:
 
 def test_unreachable_redis_raises_store_unavailable(unreachable_client: redis.Redis) -> None:
     with pytest.raises(StoreUnavailable):
-        RedisReplayCache(unreachable_client).claim(new_key(), LONG_TTL_MS)
+        claim(RedisReplayCache(unreachable_client), new_key(), LONG_TTL_MS)
