@@ -42,6 +42,7 @@ from tally_protocol.errors import (
     ConfigurationError,
     MutualAuthFailed,
     PolicyRefused,
+    StoreUnavailable,
     TicketError,
     TicketExpired,
 )
@@ -60,7 +61,7 @@ from .flow import (
     start_tgs_exchange,
 )
 from .kdc_client import KdcClient
-from .response_check import Retry, Verdict
+from .response_check import Retry, Verdict, wait_for
 
 if TYPE_CHECKING:
     from .httpx_auth import TallyHttpxAuth
@@ -110,6 +111,8 @@ class Client:
         rng: Random = os.urandom,
         renew_margin_s: float = 60,
         session: requests.Session | None = None,
+        max_retry_wait_s: float = 10,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if key_file is not None and password is not None:
             raise ConfigurationError("pass a key file or a password, not both")
@@ -121,6 +124,10 @@ class Client:
         #: Offset measured from the last authenticated KDC reply (None until one arrives).
         self._kdc_offset: float | None = None
         self.renew_margin_s = renew_margin_s
+        #: The longest ``Retry-After`` of a 503 (store outage, replay cache recovering) the
+        #: client waits out before its one retry with a fresh authenticator; longer ones raise.
+        self.max_retry_wait_s = max_retry_wait_s
+        self._sleep = sleep
         self._session = session or requests.Session()
         self._lock = threading.RLock()
         self._key: Key | None = None
@@ -198,11 +205,23 @@ class Client:
         and the reply that succeeds carries the authenticated time.
         """
         try:
-            return self._learn_kdc_time(attempt())
+            return self._learn_kdc_time(self._with_wait_retry(attempt))
         except ClockSkew as err:
             if not self._correct_clock(err.data.get("server_time"), from_kdc=True):
                 raise
-        return self._learn_kdc_time(attempt())
+        return self._learn_kdc_time(self._with_wait_retry(attempt))
+
+    def _with_wait_retry(self, attempt: Callable[[], Credential]) -> Credential:
+        """On a KDC's 503 with a short ``Retry-After`` (its store or replay cache recovering),
+        wait it out and run the exchange once more: a fresh request, a fresh timestamp."""
+        try:
+            return attempt()
+        except StoreUnavailable as err:
+            wait = wait_for(err, self.max_retry_wait_s)
+            if wait is None:
+                raise
+            self._sleep(wait)
+        return attempt()
 
     # -- credentials -----------------------------------------------------------
 
@@ -374,6 +393,8 @@ class Client:
                 )
         elif verdict.retry is Retry.NEW_TICKET:
             self.drop_ticket(service)
+        elif verdict.retry is Retry.AFTER_WAIT:
+            self._sleep(verdict.wait_s)  # the service's Retry-After, bounded by max_retry_wait_s
         return self.sign(service, binding)
 
     # -- HTTP ------------------------------------------------------------------

@@ -46,7 +46,8 @@ def binding_for_httpx(request: httpx.Request) -> RequestBinding:
     return RequestBinding.for_http(request.method, host, url.raw_path.decode("ascii"), request.content)
 
 
-def _judge(context: ApContext, request: httpx.Request, response: httpx.Response, *, may_retry: bool) -> Verdict:
+def _judge(context: ApContext, request: httpx.Request, response: httpx.Response, *, may_retry: bool,
+           max_wait_s: float = 0) -> Verdict:
     if response.request is not request:
         raise MutualAuthFailed(
             "httpx followed a redirect with an authenticator signed for another URL; the answer is not "
@@ -55,6 +56,7 @@ def _judge(context: ApContext, request: httpx.Request, response: httpx.Response,
     return check_response(
         context, status=response.status_code, proof=response.headers.get(AUTH_INFO_HEADER),
         body=response.content, retry_after=response.headers.get("Retry-After"), may_retry=may_retry,
+        max_wait_s=max_wait_s,
     )
 
 
@@ -83,7 +85,7 @@ class TallyHttpxAuth(httpx.Auth):
         request.headers["Authorization"] = context.authorization
         response = yield request
         response.read()
-        verdict = _judge(context, request, response, may_retry=True)
+        verdict = _judge(context, request, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return
         context = self.client.sign_retry(service, binding, verdict)
@@ -99,7 +101,7 @@ class TallyHttpxAuth(httpx.Auth):
         request.headers["Authorization"] = context.authorization
         response = yield request
         await response.aread()
-        verdict = _judge(context, request, response, may_retry=True)
+        verdict = _judge(context, request, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return
         context = await anyio.to_thread.run_sync(

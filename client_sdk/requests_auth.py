@@ -69,10 +69,12 @@ class _Signed:
     context: ApContext
 
 
-def _judge(context: ApContext, response: requests.Response, *, may_retry: bool) -> Verdict:
+def _judge(context: ApContext, response: requests.Response, *, may_retry: bool,
+           max_wait_s: float = 0) -> Verdict:
     return check_response(
         context, status=response.status_code, proof=response.headers.get(AUTH_INFO_HEADER),
         body=response.content, retry_after=response.headers.get("Retry-After"), may_retry=may_retry,
+        max_wait_s=max_wait_s,
     )
 
 
@@ -108,7 +110,7 @@ class TallyAuth(AuthBase):
                 "response to a request this client did not sign (a followed redirect?) is not authenticated; "
                 "use allow_redirects=False"
             )
-        verdict = _judge(signed.context, response, may_retry=True)
+        verdict = _judge(signed.context, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return response
         context = self.client.sign_retry(signed.service, signed.binding, verdict)

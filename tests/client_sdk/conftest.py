@@ -44,4 +44,4 @@ def ccache_path(tmp_path: Path) -> Path:
 def client(realm: Realm, mocked: responses.RequestsMock, alice_key_file: Path, clock: FakeClock) -> Client:
     """alice with her key file, the api service mapped to the service URL."""
     return Client(KDC_URL, "alice@EXAMPLE.TEST", key_file=alice_key_file, clock=clock,
-                  services={SERVICE_URL: "api"})
+                  services={SERVICE_URL: "api"}, sleep=clock.advance)

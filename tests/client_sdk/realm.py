@@ -99,6 +99,8 @@ class Realm:
     drop_proof: bool = False
     alter_body: bool = False
     store_down: bool = False
+    #: The Retry-After of the service's store outage (longer than a client waits by default).
+    store_retry_after: int = 30
     #: Bindings the service computed for requests it accepted.
     accepted: list[RequestBinding] = field(default_factory=list)
 
@@ -184,7 +186,7 @@ class Realm:
         binding = RequestBinding.for_http(method, host, path, body)
         try:
             if self.store_down:
-                return _error(StoreUnavailable(), retry_after=7)  # Retry-After header only, as http_errors does
+                return _error(StoreUnavailable(), retry_after=self.store_retry_after)  # Retry-After header only, as http_errors does
             verified = verify_ap_request(
                 parse_authorization(headers.get("Authorization")), service=API, keyset=self.service_keys[API],
                 binding=binding, now=self.service_now(), policy=self.verify,

@@ -191,7 +191,7 @@ def test_store_unavailable_is_raised_with_retry_after(client: Client, realm: Rea
     realm.store_down = True
     with pytest.raises(StoreUnavailable) as caught:
         client.get(f"{SERVICE_URL}/whoami")
-    assert caught.value.data["retry_after"] == 7
+    assert caught.value.data["retry_after"] == 30
 
 
 def test_app_error_stripped_of_its_proof_is_mutual_auth_failed(client: Client, realm: Realm) -> None:
