@@ -24,6 +24,7 @@ def _assemble() -> None:
     from client_sdk.cli import client_commands
     from kdc.cli import admin_group, kdc_group
     from relying_service.cli import service_group
+    from relying_service.diagnose_cli import diagnose_command
 
     cli.add_command(kdc_group, "kdc")
     cli.add_command(admin_group, "admin")
@@ -31,6 +32,7 @@ def _assemble() -> None:
     for command in client_commands:
         cli.add_command(command)
     cli.add_command(demo)
+    cli.add_command(diagnose_command)
 
 
 _assemble()
