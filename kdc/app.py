@@ -39,6 +39,7 @@ from .master_key import MasterKey, MasterKeyring
 from .master_key_file import MasterKeyFile
 from .onboarding_views import onboarding_api
 from .principal_db import PrincipalDB
+from .request_metrics import init_metrics
 from .revocation import RevocationList
 from .state import EXTENSION, KdcState
 from .views import health, kdc_api
@@ -136,6 +137,7 @@ def create_app(
 
     configure()
     install_error_handlers(app)
+    init_metrics(app)  # request counts, refusal codes, issuance latency; GET /metrics
     if cfg["TALLY_TRUST_FORWARDED"]:
         # Behind one reverse proxy: the rate limiter and audit log see the real client address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]

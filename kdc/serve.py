@@ -9,6 +9,10 @@ SIGHUP to the server is forwarded to every worker, which reloads its key
 files in place (the keytab, or the KDC's master key file): gunicorn's own
 HUP handling would replace every worker, and there is no configuration to
 re-read here.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set, the directory is emptied before the
+workers start and a dead worker is marked so, so ``/metrics`` on any worker
+reports the whole server (``tally_runtime.metrics``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from tally_protocol.errors import ConfigurationError
+from tally_runtime.metrics import mark_worker_dead, reset_multiprocess_dir
 
 WsgiFactory = Callable[[], Any]
 #: Settings only newer gunicorn versions know; skipped on older ones.
@@ -62,6 +67,10 @@ class _FactoryApplication(BaseApplication):  # type: ignore[misc]
             sys.exit(1)
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    mark_worker_dead(worker.pid)
+
+
 def gunicorn_options(*, host: str, port: int, workers: int = 2, threads: int = 4,
                      access_log: bool = False, timeout_s: int = 30) -> dict[str, Any]:
     """The gunicorn settings ``serve_wsgi`` uses (exposed so they can be checked without a server)."""
@@ -85,11 +94,13 @@ def gunicorn_options(*, host: str, port: int, workers: int = 2, threads: int = 4
         # gunicorn >= 25.1 opens a control socket at one fixed per-user path, so a KDC and a
         # service on one host would take each other's; nothing here uses it.
         "control_socket_disable": True,
+        "child_exit": _child_exit,  # multiprocess metrics: a dead worker's live gauges are dropped
     }
 
 
 def serve_wsgi(factory: WsgiFactory, *, host: str, port: int, workers: int = 2, threads: int = 4,
                access_log: bool = False) -> None:
     """Run ``factory()``'s app under gunicorn on ``host:port`` until stopped (SIGTERM/SIGINT)."""
+    reset_multiprocess_dir()  # a previous run's metric files would be added to this run's
     _FactoryApplication(factory, gunicorn_options(host=host, port=port, workers=workers, threads=threads,
                                                   access_log=access_log)).run()

@@ -5,6 +5,8 @@
   so a method swapped in transit meets the verifier, not a 405)
 * ``GET /healthz`` -> 200 (unauthenticated, the process is up)
 * ``GET /readyz`` -> 200, or 503 when the replay store does not answer
+* ``GET /metrics`` -> Prometheus text format (``TALLY_METRICS_ENDPOINT``, on by default;
+  no secrets or client names, but firewall it or bind the service to a private interface)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tally_protocol import Random
 from tally_protocol.codes import ErrorCode
 from tally_protocol.replay import ReplayCache
 from tally_runtime.http_errors import DEFAULT_RETRY_AFTER, install_error_handlers
+from tally_runtime.metrics import exposition
 from tally_runtime.redis_store import ping
 from tally_runtime.settings import Settings
 
@@ -75,5 +78,12 @@ def create_demo_app(
         response.status_code = 503
         response.headers["Retry-After"] = str(DEFAULT_RETRY_AFTER[503])
         return response
+
+    if app.config.get("TALLY_METRICS_ENDPOINT", True):
+
+        @app.get("/metrics")
+        def metrics() -> Response:
+            body, content_type = exposition()
+            return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
     return app

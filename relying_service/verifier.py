@@ -26,12 +26,13 @@ from typing import Protocol
 
 from tally_protocol import Random
 from tally_protocol.binding import RequestBinding
-from tally_protocol.errors import TallyError, TicketRevoked, UnknownKeyVersion
+from tally_protocol.errors import ReplayDetected, TallyError, TicketRevoked, UnknownKeyVersion
 from tally_protocol.keys import Keyset
 from tally_protocol.messages import ApRequest, parse_authorization
 from tally_protocol.principal import Principal
 from tally_protocol.replay import ReplayCache, claim_or_reject
 from tally_protocol.verify import Verified, VerifyPolicy, make_ap_reply, verify_ap_request
+from tally_runtime.metrics import SERVICE_REFUSALS, SERVICE_REPLAYS, SERVICE_VERIFICATIONS, SERVICE_VERIFY_SECONDS
 
 from .keytab_source import DEFAULT_MIN_INTERVAL_S, KeytabSource
 
@@ -78,6 +79,13 @@ class Verifier:
         self._revocation = revocation
         self._clock = clock
         self._rng = rng
+        # Label children made once: a request pays increments and one observation, no label lookups
+        # (except the refusal's code).  The service principal is the only name in a label.
+        name = str(service)
+        self._accepted = SERVICE_VERIFICATIONS.labels(name, "accepted")
+        self._refused = SERVICE_VERIFICATIONS.labels(name, "refused")
+        self._replays = SERVICE_REPLAYS.labels(name)
+        self._seconds = SERVICE_VERIFY_SECONDS.labels(name)
 
     @classmethod
     def from_keytab(
@@ -140,6 +148,7 @@ class Verifier:
 
     def verify(self, authorization: str | None, binding: RequestBinding) -> Verified:
         """Verify one request; raise the ``TallyError`` that says why it is refused."""
+        start = time.perf_counter()
         try:
             ap_req = parse_authorization(authorization)
             verified = self._check(ap_req, binding)
@@ -151,9 +160,16 @@ class Verifier:
             claim_or_reject(self._replay_cache, verified.replay_key, verified.replay_ttl_ms,
                             ctime=verified.authenticator.ctime, max_skew_s=self._policy.max_skew_s)
         except TallyError as err:
+            self._seconds.observe(time.perf_counter() - start)
+            self._refused.inc()
+            SERVICE_REFUSALS.labels(str(self._service), str(err.code)).inc()
+            if isinstance(err, ReplayDetected):
+                self._replays.inc()
             _log.info("request refused", extra={"fields": {
                 "service": str(self._service), "outcome": "refused", "reason": str(err.code)}})
             raise
+        self._seconds.observe(time.perf_counter() - start)
+        self._accepted.inc()
         _log.debug("request authenticated", extra={"fields": {
             "service": str(self._service), "client": str(verified.client), "kvno": verified.kvno}})
         return verified

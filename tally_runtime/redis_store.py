@@ -17,6 +17,8 @@ from redis.retry import Retry
 
 from tally_protocol.errors import StoreUnavailable
 
+from .metrics import redis_operation
+
 #: Bounded waits: a slow or hung Redis becomes a 503, never a hung worker.
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 2.0
@@ -55,7 +57,8 @@ def is_embedded(client: redis.Redis) -> bool:
 def store_errors() -> Iterator[None]:
     """Translate Redis failures into ``StoreUnavailable`` (fail closed)."""
     try:
-        yield
+        with redis_operation(STORE_ERRORS):  # one place that sees every guarded Redis call: latency, errors
+            yield
     except STORE_ERRORS as e:
         raise StoreUnavailable() from e
 
