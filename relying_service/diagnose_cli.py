@@ -2,7 +2,7 @@
 
 The analysis is ``relying_service.diagnosis`` (pure); this module gathers
 the inputs (header, keytab or credential cache, the request the service saw,
-the clocks) and prints the report.
+the clocks, a read-only replay-cache lookup) and prints the report.
 Exit 0 when every check passes, 1 otherwise.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,6 +21,8 @@ from tally_protocol.errors import InvalidRequest
 from tally_protocol.verify import VerifyPolicy
 from tally_runtime.cli_errors import CommandFailed, TallyCommand
 from tally_runtime.keytab_file import read_keytab
+from tally_runtime.redis_store import connect, store_errors
+from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
 
 from .diagnosis import ClientView, Clocks, Diagnosis, ServiceView, Status, diagnose
@@ -44,6 +47,20 @@ def _read_header(value: str | None) -> str:
     if sep and name.strip().lower() == "authorization":
         text = rest.strip()
     return text
+
+
+def replay_lookup(url: str | None) -> Callable[[bytes], bool]:
+    """EXISTS on the service's replay cache: a diagnosis never claims an authenticator."""
+    if url is None:
+        raise InvalidRequest("--replay-cache needs TALLY_REDIS_URL (the services' shared replay cache)")
+    client = connect(url)
+    cache = RedisReplayCache(client)
+
+    def seen(key: bytes) -> bool:
+        with store_errors():
+            return bool(client.exists(cache.entry_key(key)))
+
+    return seen
 
 
 def render(diagnosis: Diagnosis) -> str:
@@ -78,11 +95,13 @@ def render(diagnosis: Diagnosis) -> str:
               help="The service's clock (epoch seconds, e.g. server_time from a CLOCK_SKEW refusal).")
 @click.option("--max-skew", type=click.IntRange(1, 3600), default=None,
               help="The service's skew window in seconds [default: TALLY_MAX_SKEW or 300].")
+@click.option("--replay-cache", is_flag=True,
+              help="Look the authenticator up in the replay cache at TALLY_REDIS_URL (read-only EXISTS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def diagnose_command(header: str | None, keytab: Path | None, ccache: Path | None, method: str | None,
                      url: str | None, seen_host: str | None, seen_path: str | None, scheme: str,
                      body_file: Path | None, body_sha256: str | None, server_time: int | None,
-                     max_skew: int | None, as_json: bool) -> None:
+                     max_skew: int | None, replay_cache: bool, as_json: bool) -> None:
     """Explain which check a captured Authorization header fails, and why.
 
     HEADER is the header value (`Tally <token>`, an `Authorization:` prefix
@@ -115,7 +134,9 @@ def diagnose_command(header: str | None, keytab: Path | None, ccache: Path | Non
     seen = SeenRequest.create(method=method, url=url, host=seen_host, path=seen_path, scheme=scheme,
                               body=body, body_sha256=body_sha256)
     policy = VerifyPolicy(max_skew_s=max_skew or settings.max_skew_s)
-    result = diagnose(text, view, clocks=Clocks(time.time(), server_time), seen=seen, policy=policy)
+    lookup = replay_lookup(settings.redis_url) if replay_cache else None
+    result = diagnose(text, view, clocks=Clocks(time.time(), server_time), seen=seen, policy=policy,
+                      replay_seen=lookup)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif result.checks[0].status is Status.FAIL:

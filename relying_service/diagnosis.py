@@ -15,9 +15,8 @@ Two views:
   holds the session key, so it opens the authenticator; ticket times come
   from the credential.
 
-Pure: ``now`` is passed in.  The replay cache is not consulted: a diagnosis
-never claims an authenticator, and a header that passes every check here but
-is refused with REPLAY_DETECTED was simply used before.  The report holds
+Pure: ``now`` and an optional replay-cache lookup are passed in; a diagnosis
+looks the authenticator up but never claims it.  The report holds
 names, times, key versions and digests only: never a key, a session key or
 the ticket's sealed contents.
 """
@@ -25,7 +24,7 @@ the ticket's sealed contents.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +35,7 @@ from tally_protocol.errors import IntegrityError, TallyError, UnknownKeyVersion
 from tally_protocol.keys import Key, Keyset
 from tally_protocol.messages import ApRequest, Authenticator, parse_authorization
 from tally_protocol.principal import Principal
+from tally_protocol.replay import replay_key
 from tally_protocol.verify import SESSION_KVNO, VerifyPolicy, verify_ap_request
 
 from .request_rewrites import SeenRequest, compare, remedies
@@ -120,6 +120,11 @@ def _when(t: float) -> str:
     return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _nows(clocks: Clocks) -> str:
+    here = f"{_when(clocks.local)} on this machine"
+    return here if clocks.server is None else f"{_when(clocks.server)} on the service, {here}"
+
+
 def _duration(seconds: float) -> str:
     s = int(abs(seconds))
     if s < 120:
@@ -134,8 +139,9 @@ _DEFAULT_POLICY = VerifyPolicy()
 
 
 def diagnose(header: str, view: ServiceView | ClientView, *, clocks: Clocks,
-             seen: SeenRequest = _NOTHING_SEEN, policy: VerifyPolicy = _DEFAULT_POLICY) -> Diagnosis:
-    """Run every check on ``header`` (the replay claim, the store's part, is not among them)."""
+             seen: SeenRequest = _NOTHING_SEEN, policy: VerifyPolicy = _DEFAULT_POLICY,
+             replay_seen: Callable[[bytes], bool] | None = None) -> Diagnosis:
+    """Run every check on ``header``; ``replay_seen(key)`` is a read-only lookup, never a claim."""
     kind = "service" if isinstance(view, ServiceView) else "client"
     checks: list[Check] = []
     try:
@@ -153,6 +159,8 @@ def diagnose(header: str, view: ServiceView | ClientView, *, clocks: Clocks,
     else:
         auth, client = _client_side(ap_req, view, clocks, policy, checks)
     _authenticator_checks(auth, client, clocks, policy, seen, checks)
+    if auth is not None and client is not None and replay_seen is not None:
+        checks.append(_replay(replay_seen(replay_key(ticket.service, client, auth.ctime, auth.nonce))))
     verdict = None
     if isinstance(view, ServiceView) and seen.complete:
         try:
@@ -230,20 +238,22 @@ def _client_side(ap_req: ApRequest, view: ClientView, clocks: Clocks, policy: Ve
 
 def _times(start: int, end: int, clocks: Clocks, policy: VerifyPolicy) -> Check:
     now = clocks.reference
-    details: dict[str, Any] = {"starttime": start, "endtime": end, **clocks.describe(end)}
+    details: dict[str, Any] = {"starttime": start, "endtime": end, "local_now": int(clocks.local)}
+    if clocks.server is not None:
+        details["server_now"] = int(clocks.server)
     if now < start - policy.max_skew_s:
         return Check("ticket_times", Status.FAIL,
                      f"TICKET_NOT_YET_VALID: the ticket starts at {_when(start)}, {_duration(start - now)} after now "
-                     f"({_when(now)}), beyond the {policy.max_skew_s} s allowance",
+                     f"({_nows(clocks)}), beyond the {policy.max_skew_s} s allowance",
                      f"the KDC's clock is ahead of the service's: {_CLOCK_FIX}", details)
     if now >= end:
         return Check("ticket_times", Status.FAIL,
                      f"TICKET_EXPIRED: the ticket ended at {_when(end)}, expired {_duration(now - end)} ago "
-                     f"(now {_when(now)})",
+                     f"(now {_nows(clocks)})",
                      "get a new ticket (the SDK does on a 401; on the command line: `tally login` again); "
                      "if it was just issued, the service's clock is ahead: " + _CLOCK_FIX, details)
     return Check("ticket_times", Status.PASS,
-                 f"valid from {_when(start)} to {_when(end)}; {_duration(end - now)} left", details=details)
+                 f"valid from {_when(start)} to {_when(end)}; {_duration(end - now)} left (now {_nows(clocks)})", details=details)
 
 
 def _open(ap_req: ApRequest, session_key: Key, checks: list[Check]) -> Authenticator | None:
@@ -323,3 +333,12 @@ def _binding(auth: Authenticator, seen: SeenRequest) -> Check:
     lines = [f"{d.component}: client bound {d.bound!r}, service saw {d.seen!r}: {d.cause}" for d in differences]
     fixes = " | ".join(remedies(auth.binding, seen, differences))
     return Check("binding", Status.FAIL, "BINDING_MISMATCH: " + " | ".join(lines), fixes, details)
+
+
+def _replay(seen_before: bool) -> Check:
+    if not seen_before:
+        return Check("replay", Status.PASS, "not in the replay cache (looked up, not claimed)")
+    return Check("replay", Status.FAIL,
+                 "REPLAY_DETECTED: this authenticator is already in the replay cache: the header was used before",
+                 "each request needs a fresh header: do not resend a captured one (a retrying proxy, or a "
+                 "client library resending the same headers, does)")

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+import fakeredis
+from hypothesis import given
+from hypothesis import strategies as st
 
 from client_sdk.flow import Credential
 from relying_service.diagnosis import ClientView, Clocks, Diagnosis, ServiceView, Status, diagnose
-from relying_service.request_rewrites import SeenRequest
+from relying_service.request_rewrites import SeenRequest, compare, remedies
+from tally_protocol.binding import RequestBinding
 from tally_protocol.encoding import b64encode
 from tally_protocol.keys import Keyset
+from tally_protocol.messages import parse_authorization
 from tally_protocol.principal import Principal
+from tally_protocol.verify import verify_ap_request
+from tally_runtime.replay_cache import RedisReplayCache
 from tests.relying_service.memory_realm import HOST, NOW, REALM, MemoryRealm, new_key
 
 SEEN = SeenRequest.create(method="GET", url=f"https://{HOST}/whoami", body=b"")
@@ -179,3 +188,55 @@ def test_the_report_never_holds_the_session_key_or_the_sealed_ticket(realm: Memo
         for secret in (cred.session_key, cred.ticket.enc_part, realm.service_keys.current.material):
             assert secret.hex() not in text and b64encode(secret) not in text
         assert header.split()[1] not in text
+
+
+def test_a_ticket_from_the_future_names_the_kdc_clock(realm: MemoryRealm) -> None:
+    cred = realm.forge_ticket(starttime=NOW + 3600, endtime=NOW + 7200)
+    d = diagnose(realm.authorize(cred).authorization, service_view(realm), clocks=Clocks(NOW), seen=SEEN)
+    check = d.check("ticket_times")
+    assert failed(d) == ["ticket_times"] and d.verdict == "TICKET_NOT_YET_VALID"
+    assert "60 min 0 s after now" in check.summary and "KDC's clock is ahead" in (check.fix or "")
+
+
+_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+
+
+@given(method=st.sampled_from(["GET", "POST", "PUT"]), host=_text, path=_text, body=st.binary(max_size=32),
+       component=st.sampled_from(RequestBinding.COMPONENTS))
+def test_exactly_the_changed_component_is_reported(method: str, host: str, path: str, body: bytes,
+                                                   component: str) -> None:
+    bound = RequestBinding.for_http(method, host, "/" + path, body)
+    same = SeenRequest(bound.method, bound.host, bound.path, bound.body)
+    assert compare(bound, same) == []
+    if component == "method":
+        seen = replace(same, method="DELETE")
+    elif component == "host":
+        seen = replace(same, host=bound.host + "x")
+    elif component == "path":
+        seen = replace(same, path=bound.path + "x")
+    else:
+        seen = replace(same, body_sha256=bytes(32) if bound.body != bytes(32) else bytes([1]) * 32)
+    differences = compare(bound, seen)
+    assert [d.component for d in differences] == [component]
+    assert remedies(bound, seen, differences)
+
+
+def test_a_used_header_is_found_in_the_replay_cache_by_a_lookup_that_claims_nothing(realm: MemoryRealm,
+                                                                                    cred: Credential) -> None:
+    client = fakeredis.FakeRedis()
+    cache = RedisReplayCache(client, clock=lambda: NOW)
+    header = realm.authorize(cred).authorization
+
+    def lookup(key: bytes) -> bool:
+        return bool(client.exists(cache.entry_key(key)))
+
+    assert diagnose(header, service_view(realm), clocks=Clocks(NOW), replay_seen=lookup).check("replay").status \
+        is Status.PASS
+    assert client.dbsize() == 0  # looked up, never claimed
+    verified = verify_ap_request(parse_authorization(header), service=realm.service, keyset=realm.service_keys,
+                                 binding=SEEN.binding(), now=NOW)
+    cache.seed()
+    assert cache.claim(verified.replay_key, verified.replay_ttl_ms, ctime=verified.authenticator.ctime,
+                       max_skew_s=300)
+    d = diagnose(header, service_view(realm), clocks=Clocks(NOW), replay_seen=lookup)
+    assert failed(d) == ["replay"] and "fresh header" in (d.check("replay").fix or "")

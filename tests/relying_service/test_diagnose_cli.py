@@ -6,12 +6,18 @@ import json
 import time
 from pathlib import Path
 
+import redis
 from click.testing import CliRunner
 
 from client_sdk.ccache import CredentialCache
 from tally_cli.main import cli
+from tally_protocol.binding import RequestBinding
+from tally_protocol.messages import parse_authorization
+from tally_protocol.verify import verify_ap_request
 from tally_runtime.keytab_file import write_keytab
+from tally_runtime.replay_cache import RedisReplayCache
 from tests.relying_service.memory_realm import HOST, MemoryRealm
+from tests.support.redis_proc import RedisProcess
 
 
 def keytab_for(realm: MemoryRealm, tmp_path: Path) -> Path:
@@ -74,3 +80,29 @@ def test_keytab_and_ccache_together_are_refused(realm: MemoryRealm, tmp_path: Pa
     result = CliRunner().invoke(cli, ["diagnose", "Tally x", "--keytab", str(keytab_for(realm, tmp_path)),
                                       "--ccache", str(tmp_path / "c.json")])
     assert result.exit_code == 1 and "not both" in result.output
+
+
+def test_replay_cache_lookup_reports_a_used_header_and_leaves_the_cache_alone(
+        realm: MemoryRealm, tmp_path: Path, redis_server: RedisProcess, real_redis: redis.Redis) -> None:
+    now = time.time()
+    header = realm.authorize(realm.service_ticket(now), now=now).authorization
+    args = ["diagnose", header, "--keytab", str(keytab_for(realm, tmp_path)), "--replay-cache", "--json"]
+    env = {"TALLY_REDIS_URL": redis_server.url}
+    first = CliRunner().invoke(cli, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert real_redis.dbsize() == 0
+    verified = verify_ap_request(parse_authorization(header), service=realm.service, keyset=realm.service_keys,
+                                 binding=RequestBinding.for_http("GET", HOST, "/whoami", b""), now=now)
+    cache = RedisReplayCache(real_redis)
+    cache.seed()
+    assert cache.claim(verified.replay_key, verified.replay_ttl_ms, ctime=verified.authenticator.ctime,
+                       max_skew_s=300)
+    second = CliRunner().invoke(cli, args, env=env)
+    replay = next(c for c in json.loads(second.output)["checks"] if c["check"] == "replay")
+    assert second.exit_code == 1 and replay["status"] == "fail"
+
+
+def test_replay_cache_lookup_without_redis_is_one_clear_line(realm: MemoryRealm, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["diagnose", "Tally x", "--keytab", str(keytab_for(realm, tmp_path)),
+                                      "--replay-cache"])
+    assert result.exit_code == 1 and "needs TALLY_REDIS_URL" in result.output
