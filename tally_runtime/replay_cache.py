@@ -64,14 +64,21 @@ class RedisReplayCache:
             pipe.set(marker, str(math.ceil(now)).encode(), nx=True)  # re-born after a loss, else untouched
             pipe.get(marker)
             pipe.set(self.entry_key(key), b"1", nx=True, px=ttl_ms)
-            _, birth, claimed = pipe.execute()
+            reborn, birth, claimed = pipe.execute()
+        if reborn:
+            # The first claim to see a loss dates every shard's rebirth, so one window covers
+            # the whole store (shards that kept their marker keep their birth: SET NX).
+            self.seed(birth=float(birth))
         # A refused authenticator stays recorded: the client retries with a fresh one.
         refuse_before_recovered(float(birth), ctime, max_skew_s, now)
         return bool(claimed)
 
     def seed(self, birth: float = 0.0) -> None:
-        """Write every shard's marker unless present: for a store created empty with its realm,
-        where no authenticator can predate the keys (``kdc init``).  Never after a loss."""
+        """Write every shard's marker unless present (``SET NX``, one pipeline, split per node on a Cluster).
+
+        With ``birth=0``: for a store created empty with its realm, where no
+        authenticator can predate the keys (``kdc init``).  After a loss, with
+        the loss's rebirth, so every shard recovers in the same window."""
         with store_errors():
             pipe = self._client.pipeline(transaction=False)
             for tag in range(SHARDS):

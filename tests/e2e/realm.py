@@ -92,11 +92,16 @@ class Deployment:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.workdir.glob("*.log"))
 
 
-def deploy(workdir: Path) -> Deployment:
-    """Provision a realm with the CLI exactly as the README tells an operator, and start both servers."""
-    redis = RedisProcess(workdir, persistent=True)
+def deploy(workdir: Path, *, persistent: bool = True, env: dict[str, str] | None = None) -> Deployment:
+    """Provision a realm with the CLI exactly as the README tells an operator, and start both servers.
+
+    ``env`` adds settings (e.g. a short ``TALLY_MAX_SKEW``) for every process.
+    """
+    redis = RedisProcess(workdir, persistent=persistent)
     redis.start()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    env.update(extra)
     env.update(
         TALLY_REDIS_URL=redis.url,
         TALLY_REALM=REALM,

@@ -183,6 +183,14 @@ class RedisContract(ReplayCacheContract):
         with pytest.raises(ReplayCacheRecovering):
             claim(fresh_cache, key[:1] + new_key()[1:], LONG_TTL_MS)
 
+    def test_a_loss_seen_in_one_shard_dates_every_missing_shard(self, client: redis.Redis) -> None:
+        clock = FakeClock()
+        cache = RedisReplayCache(client, clock=clock)
+        with pytest.raises(ReplayCacheRecovering):
+            claim(cache, b"\x00" + new_key()[1:], LONG_TTL_MS)
+        clock.now += SKEW  # the window has passed for every shard, not only the first one touched
+        assert claim(cache, b"\x01" + new_key()[1:], LONG_TTL_MS, ctime=int(NOW) + SKEW) is True
+
     def test_a_shard_that_lost_its_marker_recovers_alone(self, cache: RedisReplayCache, client: redis.Redis) -> None:
         lost, kept = b"\x00" + new_key()[1:], b"\x01" + new_key()[1:]
         client.delete(cache.marker_key(lost))
