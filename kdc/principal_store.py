@@ -40,11 +40,10 @@ from tally_protocol.errors import (
     ConfigurationError,
     InvalidRequest,
     NotFound,
-    StoreUnavailable,
 )
 from tally_protocol.keys import KEY_SIZE, Key, Keyset, PasswordParams
 from tally_protocol.principal import Principal
-from tally_runtime.redis_store import store_errors
+from tally_runtime.redis_store import store_errors, transact
 from tally_runtime.replay_cache import RedisReplayCache
 
 from .key_policy import KeyPolicy
@@ -58,7 +57,6 @@ DECOY_SECRET_SIZE = 32
 DEFAULT_MAX_VERSIONS = 32
 DEFAULT_KEY_POLICY = KeyPolicy()
 MAX_LIST = 1000
-_TX_RETRIES = 16
 REALMS_KEY = "tally:realms"
 CHECK_FIELD = "master_check"
 
@@ -310,18 +308,7 @@ class PrincipalStore:
 
     def _transact(self, keys: builtins.list[str], fn: Callable[[Any], T]) -> T:
         """Run ``fn`` under WATCH ``keys``; ``fn`` reads, calls ``pipe.multi()`` and queues writes."""
-        with store_errors():
-            for _ in range(_TX_RETRIES):
-                pipe: Any
-                with self._redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(*keys)
-                        result = fn(pipe)
-                        pipe.execute()
-                        return result
-                    except redis.WatchError:
-                        continue
-        raise StoreUnavailable("too many concurrent updates of the same principal; try again")
+        return transact(self._redis, keys, fn, contended="too many concurrent updates of the same principal; try again")
 
     def _update(self, p: Principal, change: Change) -> PrincipalRecord:
         """Apply ``change`` atomically; a change returning the record it was given writes nothing."""

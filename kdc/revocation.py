@@ -41,16 +41,15 @@ from typing import Any
 
 import redis
 
-from tally_protocol.errors import InvalidRequest, StoreUnavailable
+from tally_protocol.errors import InvalidRequest
 from tally_protocol.messages.ticket import TICKET_ID_SIZE
 from tally_protocol.principal import Principal
-from tally_runtime.redis_store import store_errors
+from tally_runtime.redis_store import store_errors, transact
 
 from .key_policy import CEILING_TICKET_S
 
 #: How stale a relying service's copy may be, in seconds.
 DEFAULT_CACHE_S = 1.0
-_TX_RETRIES = 16
 
 
 def _text(value: Any) -> str:
@@ -144,18 +143,7 @@ class RevocationList:
         self._transact(self._tickets_key, tx)
 
     def _transact(self, key: str, fn: Callable[[Any], None]) -> None:
-        with store_errors():
-            for _ in range(_TX_RETRIES):
-                pipe: Any
-                with self._redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(key)
-                        fn(pipe)
-                        pipe.execute()
-                        return
-                    except redis.WatchError:
-                        continue
-        raise StoreUnavailable("too many concurrent revocations; try again")
+        transact(self._redis, [key], fn, contended="too many concurrent revocations; try again")
 
     # -- reading --------------------------------------------------------------
 

@@ -8,7 +8,8 @@ shared server per process, so a KDC and a service started in the same process
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import fakeredis
 import redis
@@ -18,6 +19,8 @@ from redis.retry import Retry
 from tally_protocol.errors import StoreUnavailable
 
 from .metrics import redis_operation
+
+T = TypeVar("T")
 
 #: Bounded waits: a slow or hung Redis becomes a 503, never a hung worker.
 CONNECT_TIMEOUT_S = 2.0
@@ -68,3 +71,28 @@ def ping(client: redis.Redis) -> bool:
         return bool(client.ping())
     except STORE_ERRORS:
         return False
+
+
+#: Optimistic transactions retried this often before answering 503.
+TX_RETRIES = 16
+
+
+def transact(client: redis.Redis, keys: list[str], fn: Callable[[Any], T], *, contended: str) -> T:
+    """Run ``fn`` under WATCH ``keys`` and retry when another writer got there first.
+
+    ``fn`` reads through the pipeline, calls ``pipe.multi()`` and queues its
+    writes; its return value is returned once EXEC succeeds.  After
+    ``TX_RETRIES`` lost races the caller gets ``StoreUnavailable(contended)``.
+    """
+    with store_errors():
+        for _ in range(TX_RETRIES):
+            pipe: Any
+            with client.pipeline() as pipe:
+                try:
+                    pipe.watch(*keys)
+                    result = fn(pipe)
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue
+    raise StoreUnavailable(contended)

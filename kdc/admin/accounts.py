@@ -41,19 +41,17 @@ from tally_protocol.errors import (
     NotFound,
     PreauthFailed,
     PrincipalDisabled,
-    StoreUnavailable,
     TallyError,
 )
 from tally_protocol.keys import PasswordParams
 from tally_protocol.principal import Principal
-from tally_runtime.redis_store import store_errors
+from tally_runtime.redis_store import store_errors, transact
 
 from ..lockout import Lockout, LockoutPolicy
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 8
 SALT_SIZE = 16
-_TX_RETRIES = 16
 T = TypeVar("T")
 PasswordParamsFactory = Callable[[bytes], PasswordParams]
 
@@ -196,18 +194,7 @@ class AdminAccounts:
     # -- writing ------------------------------------------------------------
 
     def _transact(self, keys: builtins.list[str], fn: Callable[[Any], T]) -> T:
-        with store_errors():
-            for _ in range(_TX_RETRIES):
-                pipe: Any
-                with self._redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(*keys)
-                        result = fn(pipe)
-                        pipe.execute()
-                        return result
-                    except redis.WatchError:
-                        continue
-        raise StoreUnavailable("too many concurrent updates of the same admin account; try again")
+        return transact(self._redis, keys, fn, contended="too many concurrent updates of the same admin account; try again")
 
     def _hash_password(self, password: str) -> dict[str, str]:
         if len(password) < MIN_PASSWORD:
