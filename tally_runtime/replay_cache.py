@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import redis
 
+from tally_protocol.errors import StoreUnavailable
 from tally_protocol.replay import REPLAY_KEY_SIZE, refuse_before_recovered
 
 from .redis_store import store_errors
@@ -64,13 +65,17 @@ class RedisReplayCache:
             pipe.set(marker, str(math.ceil(now)).encode(), nx=True)  # re-born after a loss, else untouched
             pipe.get(marker)
             pipe.set(self.entry_key(key), b"1", nx=True, px=ttl_ms)
-            reborn, birth, claimed = pipe.execute()
+            reborn, raw_birth, claimed = pipe.execute()
+        try:
+            birth = float(raw_birth)
+        except (TypeError, ValueError):  # someone wrote the marker by hand: we cannot tell, so fail closed
+            raise StoreUnavailable("the replay cache's birth marker is unreadable") from None
         if reborn:
             # The first claim to see a loss dates every shard's rebirth, so one window covers
             # the whole store (shards that kept their marker keep their birth: SET NX).
-            self.seed(birth=float(birth))
+            self.seed(birth=birth)
         # A refused authenticator stays recorded: the client retries with a fresh one.
-        refuse_before_recovered(float(birth), ctime, max_skew_s, now)
+        refuse_before_recovered(birth, ctime, max_skew_s, now)
         return bool(claimed)
 
     def seed(self, birth: float = 0.0) -> None:

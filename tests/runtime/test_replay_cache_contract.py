@@ -199,6 +199,12 @@ class RedisContract(ReplayCacheContract):
             claim(cache, lost, LONG_TTL_MS)
 
 
+    def test_an_unreadable_birth_marker_fails_closed(self, cache: RedisReplayCache, client: redis.Redis) -> None:
+        key = new_key()
+        client.set(cache.marker_key(key), b"not a time")
+        with pytest.raises(StoreUnavailable):
+            claim(cache, key, LONG_TTL_MS)
+
 class TestRedisReplayCacheOnFakeredis(RedisContract):
     @pytest.fixture
     def client(self) -> redis.Redis:
