@@ -19,15 +19,11 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import redis
 
-from tally_protocol import Random
 from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.enrollment import (
     TOKEN_SIZE,
@@ -43,8 +39,13 @@ from tally_protocol.principal import Principal
 from tally_runtime.logs import audit
 from tally_runtime.redis_store import store_errors
 
-from .onboarding_records import EnrollmentRecord, RecordSeal, require_onboardable, rotate_for_delivery, stored_bytes
-from .principal_db import PrincipalDB
+from .onboarding_records import (
+    EnrollmentRecord,
+    OnboardingStore,
+    require_onboardable,
+    rotate_for_delivery,
+    stored_bytes,
+)
 
 DEFAULT_TTL_S = 600
 MAX_TTL_S = 7 * 86400
@@ -72,19 +73,9 @@ class OutstandingEnrollment:
     expires_at: int
 
 
-class EnrollmentTokens:
+class EnrollmentTokens(OnboardingStore):
     """Enrollment tokens of one realm."""
 
-    def __init__(self, redis_client: redis.Redis, realm: str, db: PrincipalDB,
-                 clock: Callable[[], float] = time.time, rng: Random = os.urandom) -> None:
-        self._redis = redis_client
-        self.realm = db.realm
-        if Principal.tgs(realm).realm != self.realm:
-            raise InvalidRequest(f"the principal database is for {self.realm}, not {realm}")
-        self._db = db
-        self._clock = clock
-        self._rng = rng
-        self._seal = RecordSeal(db, rng)
 
     def _key(self, token_id: bytes) -> str:
         return f"tally:{{{self.realm}}}:enroll:{token_id.hex()}"

@@ -17,13 +17,18 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import redis
 
 from tally_protocol import Random
 from tally_protocol.codes import KeyUsage, MessageType
 from tally_protocol.crypto import NONCE_SIZE, seal, unseal
 from tally_protocol.encoding import Reader, Writer
-from tally_protocol.errors import PolicyRefused, PrincipalDisabled, TallyError
+from tally_protocol.errors import InvalidRequest, PolicyRefused, PrincipalDisabled, TallyError
 from tally_protocol.keys import KEY_SIZE, Keyset
 from tally_protocol.keytab import dump_keytab
 from tally_protocol.principal import Principal
@@ -169,3 +174,18 @@ def rotate_for_delivery(db: PrincipalDB, principal: Principal) -> tuple[bytes, i
     keyset = db.rotate(principal)
     current = Keyset([keyset.current])
     return dump_keytab(principal, current), current.current.kvno
+
+
+class OnboardingStore:
+    """What enrollment tokens and pairings share: one realm's store, clock, randomness and record seal."""
+
+    def __init__(self, redis_client: redis.Redis, realm: str, db: PrincipalDB,
+                 clock: Callable[[], float] = time.time, rng: Random = os.urandom) -> None:
+        self._redis = redis_client
+        self.realm = db.realm
+        if Principal.tgs(realm).realm != self.realm:
+            raise InvalidRequest(f"the principal database is for {self.realm}, not {realm}")
+        self._db = db
+        self._clock = clock
+        self._rng = rng
+        self._seal = RecordSeal(db, rng)

@@ -21,15 +21,11 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import redis
 
-from tally_protocol import Random
 from tally_protocol.errors import IntegrityError, InvalidRequest, NotFound, PairingFailed, TallyError
 from tally_protocol.messages.pairing import PAIRING_ID_SIZE, PairChallenge, PairFinish, PairReply, PairStart
 from tally_protocol.pairing import (
@@ -45,14 +41,13 @@ from tally_runtime.redis_store import store_errors
 
 from .onboarding_records import (
     GENERATION_SIZE,
+    OnboardingStore,
     PairingRecord,
     PairingSession,
-    RecordSeal,
     require_onboardable,
     rotate_for_delivery,
     stored_bytes,
 )
-from .principal_db import PrincipalDB
 
 DEFAULT_TTL_S = 600
 MAX_TTL_S = 86400
@@ -86,19 +81,9 @@ class OpenPairing:
     attempts_left: int
 
 
-class Pairings:
+class Pairings(OnboardingStore):
     """Open pairings of one realm and the KDC's side of the SPAKE2 runs."""
 
-    def __init__(self, redis_client: redis.Redis, realm: str, db: PrincipalDB,
-                 clock: Callable[[], float] = time.time, rng: Random = os.urandom) -> None:
-        self._redis = redis_client
-        self.realm = db.realm
-        if Principal.tgs(realm).realm != self.realm:
-            raise InvalidRequest(f"the principal database is for {self.realm}, not {realm}")
-        self._db = db
-        self._clock = clock
-        self._rng = rng
-        self._seal = RecordSeal(db, rng)
 
     # -- keys ---------------------------------------------------------------
 
