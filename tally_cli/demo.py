@@ -26,6 +26,7 @@ from tally_protocol.binding import RequestBinding, canonical_host
 from tally_protocol.principal import Principal
 from tally_runtime.keytab_file import write_keytab
 from tally_runtime.logs import configure
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect
 from tally_runtime.settings import Settings
 
@@ -89,7 +90,7 @@ def demo() -> None:
     click.echo(f"    note: {EMBEDDED_NOTICE}")
 
     _step(1, "Provision the realm: master key, ticket-granting key, a client and a service")
-    settings = Settings(redis_url=None, realm=REALM, kdc_url=None, ccache=workdir / "ccache.json",
+    settings = Settings(redis=RedisSettings(), realm=REALM, kdc_url=None, ccache=workdir / "ccache.json",
                         master_key_file=workdir / "master.key")
     store = connect(None)
     master_key = create_master_key_file(settings.master_key_file)

@@ -13,6 +13,8 @@ from pathlib import Path
 from tally_protocol.errors import ConfigurationError
 from tally_protocol.principal import Principal
 
+from .redis_settings import RedisSettings
+
 
 def _home_dir(env: Mapping[str, str], xdg: str, fallback: str) -> Path:
     base = env.get(xdg) or str(Path(env.get("HOME") or Path.home()) / fallback)
@@ -43,7 +45,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str | None
+    redis: RedisSettings
     realm: str | None
     kdc_url: str | None
     ccache: Path
@@ -65,12 +67,9 @@ class Settings:
         realm = env.get("TALLY_REALM") or None
         if realm is not None:
             Principal.tgs(realm)  # validates the realm spelling
-        redis_url = env.get("TALLY_REDIS_URL") or None
-        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError("TALLY_REDIS_URL must start with redis://, rediss:// or unix://")
         trust = _flag(env, "TALLY_TRUST_FORWARDED", False)
         return cls(
-            redis_url=redis_url,
+            redis=RedisSettings.from_env(env),
             realm=realm,
             kdc_url=env.get("TALLY_KDC_URL") or None,
             ccache=Path(env["TALLY_CCACHE"]) if env.get("TALLY_CCACHE")
@@ -86,6 +85,10 @@ class Settings:
             else None,
             admin_cookie_secure=_flag(env, "TALLY_ADMIN_COOKIE_SECURE", True),
         )
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.redis.url
 
     def require_realm(self) -> str:
         if not self.realm:

@@ -27,6 +27,7 @@ from kdc.admin.extension import admin_state
 from kdc.app import create_app
 from kdc.master_key import MasterKey
 from kdc.principal_db import PrincipalDB
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.settings import Settings
 from tests.kdc.conftest import REALM, cheap_params
 from tests.support.redis_proc import RedisProcess
@@ -100,7 +101,7 @@ def kdc(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("browser-kdc")
     db = PrincipalDB(store, REALM, master, password_params=cheap_params)
     db.init_realm()
-    settings = Settings(redis_url=redis_server.url, realm=REALM, kdc_url=None, ccache=tmp / "ccache.json",
+    settings = Settings(redis=RedisSettings(url=redis_server.url), realm=REALM, kdc_url=None, ccache=tmp / "ccache.json",
                         master_key_file=tmp / "master.key")
     app = create_app(kdc_config(), settings=settings, redis_client=store, master_key=master)
     admin_state(app).operations.accounts.create(ADMIN, ADMIN_PASSWORD, ["superadmin"])

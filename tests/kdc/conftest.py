@@ -18,6 +18,7 @@ from kdc.principal_db import PrincipalDB
 from tally_protocol.keys import Keyset, PasswordParams
 from tally_protocol.principal import Principal
 from tally_runtime.logs import AUDIT_LOGGER
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.settings import Settings
 
 REALM = "EXAMPLE.TEST"
@@ -43,7 +44,7 @@ def cheap_params(salt: bytes) -> PasswordParams:
 
 
 def settings_for(tmp: Any) -> Settings:
-    return Settings(redis_url=None, realm=REALM, kdc_url=None, ccache=tmp / "ccache.json",
+    return Settings(redis=RedisSettings(), realm=REALM, kdc_url=None, ccache=tmp / "ccache.json",
                     master_key_file=tmp / "master.key")
 
 

@@ -24,6 +24,7 @@ from tally_protocol.keys import Keyset
 from tally_protocol.principal import Principal
 from tally_runtime.hangup import remove_hangup_listeners
 from tally_runtime.keytab_file import write_keytab
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.settings import Settings
 from tests.relying_service.memory_realm import HOST, NOW, MemoryRealm, new_key
 from tests.relying_service.recording_cache import RecordingCache
@@ -168,7 +169,7 @@ def test_ticket_auth_installs_the_sighup_reload_when_configured(realm: MemoryRea
 
 def test_service_serve_workers_reload_on_sighup(realm: MemoryRealm, keytab: Path, tmp_path: Path,
                                                 hangup: None) -> None:
-    settings = Settings(redis_url=None, realm=realm.realm, kdc_url=None, ccache=tmp_path / "c",
+    settings = Settings(redis=RedisSettings(), realm=realm.realm, kdc_url=None, ccache=tmp_path / "c",
                         master_key_file=tmp_path / "m")
     app = demo_app_factory(keytab, settings)()
     rotated(realm, keytab)
