@@ -60,6 +60,17 @@ class Settings:
     admin_secret_key_file: Path | None = None
     #: Secure flag of the admin session cookie; off only for plain-http local development.
     admin_cookie_secure: bool = True
+    #: Request bodies beyond these are refused with 413 REQUEST_TOO_LARGE before being read whole:
+    #: KDC messages are a few hundred bytes; a relying service buffers a body to check its digest.
+    kdc_max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: KDC rate limits (429 RATE_LIMITED), in the shared Redis: per client address on every /v1
+    #: request, and per client principal on AS and TGS requests (kdc/rate_limits.py).
+    rate_limit_requests: int = 30
+    rate_limit_window_s: int = 1
+    as_rate_limit: int = 20
+    tgs_rate_limit: int = 200
+    principal_rate_window_s: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +95,13 @@ class Settings:
             admin_secret_key_file=Path(env["TALLY_ADMIN_SECRET_KEY_FILE"]) if env.get("TALLY_ADMIN_SECRET_KEY_FILE")
             else None,
             admin_cookie_secure=_flag(env, "TALLY_ADMIN_COOKIE_SECURE", True),
+            kdc_max_body_bytes=_int(env, "TALLY_KDC_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            max_body_bytes=_int(env, "TALLY_MAX_BODY_BYTES", 10 * 1024 * 1024, 1024, 1024**3),
+            rate_limit_requests=_int(env, "TALLY_RATE_LIMIT_REQUESTS", 30, 1, 1_000_000),
+            rate_limit_window_s=_int(env, "TALLY_RATE_LIMIT_WINDOW_S", 1, 1, 3600),
+            as_rate_limit=_int(env, "TALLY_AS_RATE_LIMIT", 20, 1, 1_000_000),
+            tgs_rate_limit=_int(env, "TALLY_TGS_RATE_LIMIT", 200, 1, 1_000_000),
+            principal_rate_window_s=_int(env, "TALLY_PRINCIPAL_RATE_WINDOW_S", 10, 1, 3600),
         )
 
     @property
