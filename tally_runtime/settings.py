@@ -1,6 +1,9 @@
-"""Environment settings, read once at start (``Settings.from_env``).
+"""Settings, read once at start: the configuration file under the environment (``Settings.load``).
 
-Nothing else reads ``os.environ``; components receive a ``Settings``.
+Nothing else reads ``os.environ``; components receive a ``Settings``.  Every
+entry point calls ``Settings.load()``; ``Settings.from_env(env)`` reads a
+mapping alone (tests).  The file's keys are these same settings, spelled as
+``tally_runtime.config_file`` says (``max_skew`` is ``TALLY_MAX_SKEW``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,41 @@ from pathlib import Path
 from tally_protocol.errors import ConfigurationError
 from tally_protocol.principal import Principal
 
+from .config_file import CONFIG_ENV, ValueType, find_config_file, read_config_file, redis_option_types
 from .redis_settings import RedisSettings
+
+#: Every environment setting ``from_env`` reads (besides ``redis_settings.NAMES``), with the TOML type the
+#: configuration file must give it.  A test checks that this is exactly what ``from_env`` reads.
+OPTION_TYPES: Mapping[str, ValueType] = {
+    "TALLY_REALM": str,
+    "TALLY_KDC_URL": str,
+    "TALLY_CCACHE": str,
+    "TALLY_MASTER_KEY_FILE": str,
+    "TALLY_MAX_SKEW": int,
+    "TALLY_PUBLIC_URL": str,
+    "TALLY_TRUST_FORWARDED": bool,
+    "TALLY_NEW_SERVICE_KEY_DELAY_S": int,
+    "TALLY_ADMIN_SECRET_KEY": str,  # the environment only: the file takes [admin] secret_key_file
+    "TALLY_ADMIN_SECRET_KEY_FILE": str,
+    "TALLY_ADMIN_COOKIE_SECURE": bool,
+    "TALLY_KDC_MAX_BODY_BYTES": int,
+    "TALLY_MAX_BODY_BYTES": int,
+    "TALLY_RATE_LIMIT_REQUESTS": int,
+    "TALLY_RATE_LIMIT_WINDOW_S": int,
+    "TALLY_AS_RATE_LIMIT": int,
+    "TALLY_TGS_RATE_LIMIT": int,
+    "TALLY_PRINCIPAL_RATE_WINDOW_S": int,
+}
+
+
+def option_types() -> dict[str, ValueType]:
+    """Every setting the configuration file may hold: ``OPTION_TYPES`` and the Redis connection's."""
+    return {**OPTION_TYPES, **redis_option_types()}
+
+
+def use_config_file(path: Path) -> None:
+    """``tally --config PATH``: the same as ``TALLY_CONFIG=PATH``, for this process and its children."""
+    os.environ[CONFIG_ENV] = str(path.expanduser().absolute())
 
 
 def _home_dir(env: Mapping[str, str], xdg: str, fallback: str) -> Path:
@@ -103,6 +140,22 @@ class Settings:
             tgs_rate_limit=_int(env, "TALLY_TGS_RATE_LIMIT", 200, 1, 1_000_000),
             principal_rate_window_s=_int(env, "TALLY_PRINCIPAL_RATE_WINDOW_S", 10, 1, 3600),
         )
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings every entry point uses: the configuration file, if any, under the environment.
+
+        The file is ``TALLY_CONFIG`` (``tally --config``), else /etc/tally/tally.toml when it exists.
+        """
+        env = os.environ if env is None else env
+        path = find_config_file(env)
+        if path is None:
+            return cls.from_env(env)
+        config = read_config_file(path, option_types())
+        try:
+            return cls.from_env(config.under(env))
+        except ConfigurationError as e:
+            raise config.explain(e, env) from None
 
     @property
     def redis_url(self) -> str | None:
