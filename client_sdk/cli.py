@@ -2,7 +2,7 @@
 
 Rules this file keeps:
 
-* settings come from ``Settings.from_env`` once per command; the long-term
+* settings come from ``Settings.load`` (file and environment) once per command; the long-term
   key or password is used for the AS exchange and never written anywhere;
   only the credential cache (0600) is, and the key file that ``enroll`` or
   ``pair`` receives (0600, checked to be writable before the KDC rotates the key);
@@ -75,7 +75,7 @@ def login(principal: str, key_file: Path | None, use_password: bool, kdc_url: st
     """Get a ticket-granting ticket for PRINCIPAL and keep it in the credential cache."""
     if key_file is not None and use_password:
         raise click.UsageError("use --key-file or --password, not both")
-    settings = Settings.from_env()
+    settings = Settings.load()
     kdc_url = kdc_url or settings.kdc_url
     if not kdc_url:
         raise ConfigurationError("no KDC URL: pass --kdc or set TALLY_KDC_URL")
@@ -97,7 +97,7 @@ def _ticket_row(cred: Credential, now: float) -> list[str]:
 @click.command("tickets", cls=TallyCommand)
 def tickets() -> None:
     """List the cached credentials: service, start, expiry, renew-until (UTC) and flags."""
-    cache = CredentialCache(Settings.from_env().ccache)
+    cache = CredentialCache(Settings.load().ccache)
     entries = cache.entries()
     if not entries:
         click.echo(f"No credentials cached in {cache.path} (run `tally login`).")
@@ -133,7 +133,7 @@ def _headers(values: tuple[str, ...]) -> dict[str, str]:
 def get(url: str, service: str, header_values: tuple[str, ...], data: str | None, method: str | None,
         verbose: bool) -> None:
     """Send an authenticated request to URL with the cached credentials; print the response body."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     headers = _headers(header_values)
     method = (method or ("POST" if data is not None else "GET")).upper()
     client = Client(settings.kdc_url, ccache=CredentialCache(settings.ccache))
@@ -159,7 +159,7 @@ def get(url: str, service: str, header_values: tuple[str, ...], data: str | None
 @click.command("logout", cls=TallyCommand)
 def logout() -> None:
     """Destroy the credential cache."""
-    cache = CredentialCache(Settings.from_env().ccache)
+    cache = CredentialCache(Settings.load().ccache)
     if not cache.path.exists():
         click.echo(f"No credential cache at {cache.path}; nothing to remove.")
         return
@@ -193,7 +193,7 @@ def _report_key_file(principal: Principal, kvno: int, path: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing --key-out file.")
 def enroll(token: str, kdc_url: str | None, key_out: Path | None, force: bool) -> None:
     """Redeem a one-time enrollment TOKEN from your administrator and write this device's key file."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     url = _kdc_url(kdc_url, settings)
     if key_out is not None:
         key_out = check_key_file_target(key_out, replace=force)  # checked before the token is spent
@@ -216,7 +216,7 @@ def enroll(token: str, kdc_url: str | None, key_out: Path | None, force: bool) -
 @click.option("--force", is_flag=True, help="Replace an existing key file.")
 def pair(principal: str, code: str, kdc_url: str | None, key_out: Path | None, force: bool) -> None:
     """Pair PRINCIPAL with the KDC using a short code (SPAKE2) and write this device's key file."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     url = _kdc_url(kdc_url, settings)
     name = Principal.parse(_principal_text(principal, settings.realm, has_key_file=False))
     path = check_key_file_target(key_out or default_key_file(name), replace=force)

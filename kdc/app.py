@@ -77,7 +77,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     rng: Random = os.urandom,
 ) -> Flask:
-    settings = settings if settings is not None else Settings.from_env()
+    settings = settings if settings is not None else Settings.load()
     app = Flask(__name__)
     if test_config:
         app.config.from_mapping(test_config)

@@ -47,7 +47,7 @@ def serve(keytab: Path, host: str, port: int, workers: int | None) -> None:
     a restart; a ticket under an unknown key version does too.
     """
     configure()
-    settings = Settings.from_env()
+    settings = Settings.load()
     if settings.redis_url is None:
         # Each process would have its own cache: a request replayed to
         # another worker would be accepted.

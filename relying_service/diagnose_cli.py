@@ -115,7 +115,7 @@ def diagnose_command(header: str | None, keytab: Path | None, ccache: Path | Non
     Exit 0 when every check passes, 1 otherwise.  No key or session key is
     ever printed.
     """
-    settings = Settings.from_env()
+    settings = Settings.load()
     if keytab is not None and ccache is not None:
         raise InvalidRequest("give either --keytab (the service's view) or --ccache (the client's), not both")
     text = _read_header(header)

@@ -11,7 +11,7 @@
         return {"principal": auth.principal}
 
 Configuration (``app.config``; a key left unset there comes from the
-environment through ``Settings.from_env``):
+environment through ``Settings.load``):
 
 * ``TALLY_KEYTAB``: the service keytab (principal and key versions), unless a
   ``Verifier`` is passed in;
@@ -94,7 +94,7 @@ class TicketAuthState:
 def _apply_config_defaults(app: Flask) -> None:
     env_keys = ("TALLY_REDIS_URL", "TALLY_MAX_SKEW", "TALLY_PUBLIC_URL", "TALLY_TRUST_FORWARDED")
     if any(key not in app.config for key in env_keys):
-        settings = Settings.from_env()
+        settings = Settings.load()
         app.config.setdefault("TALLY_REDIS_URL", settings.redis_url)
         app.config.setdefault("TALLY_MAX_SKEW", settings.max_skew_s)
         app.config.setdefault("TALLY_PUBLIC_URL", settings.public_url)

@@ -92,7 +92,7 @@ def admin_of(ctx: click.Context) -> AdminInterface:
 
         from ..admin.remote import RemoteAdmin
 
-        client = Client(ccache=CredentialCache(Settings.from_env().ccache), session=obj.get("remote_session"))
+        client = Client(ccache=CredentialCache(Settings.load().ccache), session=obj.get("remote_session"))
         realm = obj.get("realm")
         if realm and realm_name(realm) != client.principal.realm:
             raise ConfigurationError(f"--realm {realm} differs from the realm of {client.principal}, the principal "
@@ -101,7 +101,7 @@ def admin_of(ctx: click.Context) -> AdminInterface:
     else:
         db = db_of(ctx)
         # The KDC's own TALLY_*_LIFETIME_S settings are not known here: effective policies assume the defaults.
-        operations = build_operations(store_of(ctx, Settings.from_env(), warn=False), db,
+        operations = build_operations(store_of(ctx, Settings.load(), warn=False), db,
                                       EffectivePolicy(TicketPolicy(), LockoutPolicy()),
                                       password_params=obj.get("password_params"))
         admin = LocalAdmin(operations, local_actor())
@@ -117,7 +117,7 @@ def db_of(ctx: click.Context) -> PrincipalDB:
         db = obj["db"]
         assert isinstance(db, PrincipalDB)
         return db
-    settings = Settings.from_env()
+    settings = Settings.load()
     store = store_of(ctx, settings)
     realm = obj.get("realm") or settings.realm
     if realm:

@@ -28,7 +28,7 @@ from .context import (
 @click.pass_context
 def init(ctx: click.Context, realm: str | None, master_key_file: Path | None) -> None:
     """Create the master key file (0600) and the realm's ticket-granting key in the store."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     realm = realm_name(realm) if realm else settings.require_realm()
     path = (master_key_file or settings.master_key_file).expanduser()
     store = store_of(ctx, settings, warn=False)
@@ -69,7 +69,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     from ..app import create_app
     from ..serve import serve_wsgi
 
-    settings = Settings.from_env()
+    settings = Settings.load()
     if settings.redis_url is None:
         raise ConfigurationError("kdc serve needs TALLY_REDIS_URL: each worker would get its own empty embedded store")
     realm = settings.require_realm()

@@ -29,7 +29,7 @@ def _utc(epoch: int) -> str:
 
 def _revocations(ctx: click.Context) -> RevocationList:
     db = db_of(ctx)
-    return RevocationList(store_of(ctx, Settings.from_env()), db.realm)
+    return RevocationList(store_of(ctx, Settings.load()), db.realm)
 
 
 @admin_group.command("revoke")
@@ -100,7 +100,7 @@ def rotate_master_key_command(ctx: click.Context, realm: str | None, master_key_
     """
     if prepare and finish:
         raise click.UsageError("give at most one of --prepare and --finish")
-    settings = Settings.from_env()
+    settings = Settings.load()
     path = (master_key_file or settings.master_key_file).expanduser()
     obj = ctx.ensure_object(dict)
     if realm:

@@ -61,7 +61,7 @@ def enroll(ctx: click.Context, name: str, ttl: int, create: bool, kdc_url: str |
 
     Redeeming it gives the device a new key for NAME (older key files stop working).
     """
-    settings = Settings.from_env()
+    settings = Settings.load()
     admin = admin_of(ctx)
     p = _target(admin, name, create)
     try:
@@ -89,7 +89,7 @@ def enroll(ctx: click.Context, name: str, ttl: int, create: bool, kdc_url: str |
 @click.pass_context
 def pair(ctx: click.Context, name: str, ttl: int, attempts: int, create: bool, kdc_url: str | None) -> None:
     """Open a PIN pairing for client NAME and show its 8-digit code (once); a new pairing replaces an open one."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     admin = admin_of(ctx)
     p = _target(admin, name, create)
     try:

@@ -187,7 +187,7 @@ def rotate(ctx: click.Context, name: str, keytab: Path | None, key_out: Path | N
         if parent.exists() and not os.access(parent, os.W_OK):
             raise ConfigurationError(f"cannot write {target}: {parent} is not writable")
     if delay is None and not obj_of(ctx).get("remote"):
-        delay = Settings.from_env().new_service_key_delay_s if record.kind == "service" else 0
+        delay = Settings.load().new_service_key_delay_s if record.kind == "service" else 0
     issued = admin.rotate(str(p), password=read_password(confirm=True) if use_password else None, delay_s=delay)
     newest = issued.principal.keys[-1]
     if newest.activate_at > time.time():
