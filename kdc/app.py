@@ -108,7 +108,7 @@ def create_app(
                                    _positive(cfg, "TALLY_LOCKOUT_DURATION_S"))
     rate_policy = RateLimitPolicy(_positive(cfg, "TALLY_RATE_LIMIT_REQUESTS"), _positive(cfg, "TALLY_RATE_LIMIT_WINDOW_S"))
 
-    store = redis_client if redis_client is not None else connect(settings.redis_url)
+    store = redis_client if redis_client is not None else connect(settings.redis)
     if master_key is None:
         # Read again on SIGHUP and when a record names a master version this worker lacks (rotation).
         master_key = MasterKeyFile(settings.master_key_file)

@@ -45,7 +45,7 @@ def create_demo_app(
     app = Flask(__name__)
     if settings is not None:
         app.config.update(
-            TALLY_REDIS_URL=settings.redis_url, TALLY_MAX_SKEW=settings.max_skew_s,
+            {"TALLY_REDIS_URL": None, **settings.redis.config()}, TALLY_MAX_SKEW=settings.max_skew_s,
             TALLY_PUBLIC_URL=settings.public_url, TALLY_TRUST_FORWARDED=settings.trust_forwarded,
         )
     if keytab_path is not None:

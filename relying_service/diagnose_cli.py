@@ -21,6 +21,7 @@ from tally_protocol.errors import InvalidRequest
 from tally_protocol.verify import VerifyPolicy
 from tally_runtime.cli_errors import CommandFailed, TallyCommand
 from tally_runtime.keytab_file import read_keytab
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import connect, store_errors
 from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
@@ -49,11 +50,11 @@ def _read_header(value: str | None) -> str:
     return text
 
 
-def replay_lookup(url: str | None) -> Callable[[bytes], bool]:
+def replay_lookup(settings: RedisSettings) -> Callable[[bytes], bool]:
     """EXISTS on the service's replay cache: a diagnosis never claims an authenticator."""
-    if url is None:
+    if settings.embedded:
         raise InvalidRequest("--replay-cache needs TALLY_REDIS_URL (the services' shared replay cache)")
-    client = connect(url)
+    client = connect(settings)
     cache = RedisReplayCache(client)
 
     def seen(key: bytes) -> bool:
@@ -134,7 +135,7 @@ def diagnose_command(header: str | None, keytab: Path | None, ccache: Path | Non
     seen = SeenRequest.create(method=method, url=url, host=seen_host, path=seen_path, scheme=scheme,
                               body=body, body_sha256=body_sha256)
     policy = VerifyPolicy(max_skew_s=max_skew or settings.max_skew_s)
-    lookup = replay_lookup(settings.redis_url) if replay_cache else None
+    lookup = replay_lookup(settings.redis) if replay_cache else None
     result = diagnose(text, view, clocks=Clocks(time.time(), server_time), seen=seen, policy=policy,
                       replay_seen=lookup)
     if as_json:

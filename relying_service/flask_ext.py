@@ -63,6 +63,8 @@ from tally_protocol.messages.ap_rep import HEADER_NAME
 from tally_protocol.replay import ReplayCache
 from tally_protocol.verify import Verified, VerifyPolicy
 from tally_runtime.http_errors import error_response
+from tally_runtime.redis_settings import NAMES as REDIS_NAMES
+from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect
 from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
@@ -95,7 +97,8 @@ def _apply_config_defaults(app: Flask) -> None:
     env_keys = ("TALLY_REDIS_URL", "TALLY_MAX_SKEW", "TALLY_PUBLIC_URL", "TALLY_TRUST_FORWARDED")
     if any(key not in app.config for key in env_keys):
         settings = Settings.load()
-        app.config.setdefault("TALLY_REDIS_URL", settings.redis_url)
+        if "TALLY_REDIS_URL" not in app.config:  # the TALLY_REDIS_* settings come as one block, never half from each
+            app.config.update({"TALLY_REDIS_URL": None, **settings.redis.config()})
         app.config.setdefault("TALLY_MAX_SKEW", settings.max_skew_s)
         app.config.setdefault("TALLY_PUBLIC_URL", settings.public_url)
         app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
@@ -158,9 +161,10 @@ class TicketAuth:
         store: redis.Redis | None = None
         cache = self._replay_cache
         if cache is None:
-            url = app.config["TALLY_REDIS_URL"] or None
-            store = connect(url)
-            if url is None:
+            redis_settings = RedisSettings.from_env(
+                {name: str(app.config[name]) for name in REDIS_NAMES if app.config.get(name) not in (None, "")})
+            store = connect(redis_settings)
+            if redis_settings.embedded:
                 _log.warning(EMBEDDED_NOTICE)
             cache = RedisReplayCache(store, clock=self._clock)
         try:

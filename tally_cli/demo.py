@@ -92,7 +92,7 @@ def demo() -> None:
     _step(1, "Provision the realm: master key, ticket-granting key, a client and a service")
     settings = Settings(redis=RedisSettings(), realm=REALM, kdc_url=None, ccache=workdir / "ccache.json",
                         master_key_file=workdir / "master.key")
-    store = connect(None)
+    store = connect(settings.redis)
     master_key = create_master_key_file(settings.master_key_file)
     db = PrincipalDB(store, REALM, master_key)
     db.init_realm()

@@ -1,59 +1,135 @@
-"""Connecting to Redis, and turning its failures into ``StoreUnavailable``.
+"""Connecting to Redis (standalone, Sentinel or Cluster), and turning its failures into ``StoreUnavailable``.
 
-``TALLY_REDIS_URL`` unset means the embedded in-process store (fakeredis): one
-shared server per process, so a KDC and a service started in the same process
-(``tally demo``, tests) see the same data.  It is not persistent and says so.
+An embedded settings object (no ``TALLY_REDIS_URL``) means the in-process
+store (fakeredis): one shared server per process, so a KDC and a service
+started in the same process (``tally demo``, tests) see the same data.  It is
+not persistent and says so.
+
+Every client has bounded connect and command timeouts and one immediate retry
+on a connection error (it heals a pooled connection that Redis closed after a
+restart or a failover); timeouts are not retried, so a hung Redis is a 503 in
+about one command timeout, never a hung worker.  The Cluster client retries
+once more on its own after re-reading the slot map (redis-py's behaviour):
+docs/operations.md "Redis topologies" gives the bounds.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import fakeredis
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
-from tally_protocol.errors import StoreUnavailable
+from tally_protocol.errors import ConfigurationError, StoreUnavailable
 
 from .metrics import redis_operation
+from .redis_settings import RedisSettings, RedisUrl, Topology
 
 T = TypeVar("T")
 
-#: Bounded waits: a slow or hung Redis becomes a 503, never a hung worker.
-CONNECT_TIMEOUT_S = 2.0
-COMMAND_TIMEOUT_S = 2.0
+#: A pooled connection idle this long is PINGed before use, so a dead one is found before a request needs it.
+HEALTH_CHECK_INTERVAL_S = 15
 
 _EMBEDDED_SERVER: fakeredis.FakeServer | None = None
 
-#: Every failure redis-py raises for an unreachable or misbehaving server.
-STORE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+#: Every failure the standalone, Sentinel and Cluster clients raise for an unreachable or
+#: misbehaving store: RedisError covers ConnectionError, TimeoutError, MasterNotFoundError,
+#: ClusterDownError, TryAgainError, MovedError/AskError left over after the redirect budget and
+#: ResponseError; RedisClusterException (not a RedisError) covers SlotNotCoveredError and a
+#: cluster none of whose nodes answers; OSError covers sockets and TLS below redis-py.
+STORE_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, RedisClusterException, OSError)
 
 EMBEDDED_NOTICE = "using the embedded in-process store: nothing is persisted (set TALLY_REDIS_URL for Redis)"
 
 
-def connect(url: str | None) -> redis.Redis:
-    """A client for ``url``, or for the process's embedded store when ``url`` is None."""
-    if url is None:
+def connect(settings: RedisSettings) -> redis.Redis:
+    """A client for ``settings``' topology, or for the process's embedded store when no URL is set.
+
+    A Cluster client is returned typed as ``redis.Redis``: it has the same
+    command methods and pipelines, and the stores' keys are laid out so every
+    multi-key operation stays in one slot (``is_cluster`` tells them apart).
+    A Cluster is asked for its slot map here, so an unreachable one is
+    ``StoreUnavailable`` at start; standalone and Sentinel clients connect on
+    first use.
+    """
+    target = settings.target
+    if target is None:
         global _EMBEDDED_SERVER
         if _EMBEDDED_SERVER is None:
             _EMBEDDED_SERVER = fakeredis.FakeServer()
         return fakeredis.FakeRedis(server=_EMBEDDED_SERVER)
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=COMMAND_TIMEOUT_S,
-        health_check_interval=15,
-        # One immediate retry heals a pooled connection that Redis closed (restart,
-        # failover); no backoff loop, so an outage is a 503 within bounded time.
-        retry=Retry(NoBackoff(), 1),
-    )
+    if target.topology is Topology.SENTINEL:
+        return _sentinel_master(settings, target)
+    if target.topology is Topology.CLUSTER:
+        return _cluster(settings, target)
+    if target.unix_path is not None:
+        return redis.Redis(unix_socket_path=target.unix_path, db=target.db, **_client_kwargs(settings, target))
+    (host, port), = target.endpoints
+    return redis.Redis(host=host, port=port, db=target.db, **_client_kwargs(settings, target), **_tls_kwargs(settings))
+
+
+def _timeouts(settings: RedisSettings) -> dict[str, Any]:
+    return {"socket_connect_timeout": settings.connect_timeout_ms / 1000,
+            "socket_timeout": settings.command_timeout_ms / 1000}
+
+
+def _client_kwargs(settings: RedisSettings, target: RedisUrl) -> dict[str, Any]:
+    return {**_timeouts(settings), "username": target.username, "password": target.password,
+            "max_connections": settings.pool_size, "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+            # One immediate retry on a broken connection, none on a timeout: a slow Redis must not get twice as slow.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))}
+
+
+def _tls_kwargs(settings: RedisSettings) -> dict[str, Any]:
+    if settings.target is None or not settings.target.tls:
+        return {}
+    # The server's certificate must chain to the CA (or the system's) and name the host we dialled.
+    return {"ssl": True, "ssl_cert_reqs": "required", "ssl_check_hostname": True,
+            "ssl_ca_certs": str(settings.tls_ca_file) if settings.tls_ca_file else None,
+            "ssl_certfile": str(settings.tls_cert_file) if settings.tls_cert_file else None,
+            "ssl_keyfile": str(settings.tls_key_file) if settings.tls_key_file else None}
+
+
+def _sentinel_master(settings: RedisSettings, target: RedisUrl) -> redis.Redis:
+    sentinel_kwargs = {**_timeouts(settings), **_tls_kwargs(settings), "username": settings.sentinel_username,
+                       "password": settings.sentinel_password,
+                       # No retry (redis-py's default backs off for seconds): a sentinel that fails is skipped for the next.
+                       "retry": Retry(NoBackoff(), 0)}
+    # A sentinel that sees no peer may be partitioned away with a stale view of who the master is.
+    sentinels = Sentinel(list(target.endpoints),  # type: ignore[no-untyped-call]
+                         min_other_sentinels=min(1, len(target.endpoints) - 1), sentinel_kwargs=sentinel_kwargs)
+    if target.master_name is None:  # parse_url never lets one through; typed as optional for the other forms
+        raise ConfigurationError("a Sentinel URL needs the master's name")
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        target.master_name, db=target.db, **_client_kwargs(settings, target), **_tls_kwargs(settings))
+    return master
+
+
+def _cluster(settings: RedisSettings, target: RedisUrl) -> redis.Redis:
+    kwargs = _client_kwargs(settings, target)
+    retry = kwargs.pop("retry")  # the cluster client takes it itself, and reads the slot map again between tries
+    try:
+        nodes = [ClusterNode(h, p) for h, p in target.endpoints]  # type: ignore[no-untyped-call]
+        client = RedisCluster(startup_nodes=nodes, retry=retry,
+                              require_full_coverage=True, **kwargs, **_tls_kwargs(settings))
+    except STORE_ERRORS as e:
+        raise StoreUnavailable(f"no node of the Redis Cluster answered ({settings.redacted_url})") from e
+    return cast(redis.Redis, client)
 
 
 def is_embedded(client: redis.Redis) -> bool:
     return type(client).__module__.startswith("fakeredis")
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 @contextlib.contextmanager
@@ -83,11 +159,13 @@ def transact(client: redis.Redis, keys: list[str], fn: Callable[[Any], T], *, co
     ``fn`` reads through the pipeline, calls ``pipe.multi()`` and queues its
     writes; its return value is returned once EXEC succeeds.  After
     ``TX_RETRIES`` lost races the caller gets ``StoreUnavailable(contended)``.
+    On a Cluster every key ``fn`` touches must hash to the slot of ``keys``
+    (the stores use one hash tag per transaction).
     """
     with store_errors():
         for _ in range(TX_RETRIES):
             pipe: Any
-            with client.pipeline() as pipe:
+            with client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(*keys)
                     result = fn(pipe)

@@ -50,7 +50,7 @@ def store_of(ctx: click.Context, settings: Settings, *, warn: bool = True) -> re
     obj = obj_of(ctx)
     client = obj.get("redis_client")
     if client is None:
-        client = obj["redis_client"] = connect(settings.redis_url)
+        client = obj["redis_client"] = connect(settings.redis)
     if warn and is_embedded(client) and not obj.get("embedded_warned"):
         obj["embedded_warned"] = True
         click.echo(f"warning: {EMBEDDED_NOTICE}", err=True)

@@ -74,7 +74,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
         raise ConfigurationError("kdc serve needs TALLY_REDIS_URL: each worker would get its own empty embedded store")
     realm = settings.require_realm()
     master = load_master_key_file(settings.master_key_file)
-    store = connect(settings.redis_url)
+    store = connect(settings.redis)
     try:
         PrincipalDB(store, realm, master).check_master_key()
     except StoreUnavailable:

@@ -262,7 +262,7 @@ class SentinelGroup:
 
     def stop(self) -> None:
         for s in [*self.sentinels, *self.data]:
-            s.stop()
+            s.kill()  # nothing to keep, and a master's SIGTERM shutdown waits for its replicas
 
 
 class RedisCluster3x3:
@@ -382,7 +382,7 @@ class RedisCluster3x3:
 
     def stop(self) -> None:
         for n in self.nodes:
-            n.stop()
+            n.kill()
 
 
 class TlsAclRedis:
