@@ -23,10 +23,12 @@ from tally_protocol.errors import ConfigurationError
 from tally_protocol.keys import PasswordParams
 from tally_protocol.principal import Principal
 from tally_protocol.verify import VerifyPolicy
+from tally_runtime.flask_body import bound_request_bodies
 from tally_runtime.http_errors import install_error_handlers
 from tally_runtime.logs import configure
 from tally_runtime.redis_store import connect
 from tally_runtime.replay_cache import RedisReplayCache
+from tally_runtime.request_ids import with_request_ids
 from tally_runtime.settings import Settings
 
 from .admin.api import admin_api
@@ -34,26 +36,22 @@ from .admin.extension import init_admin
 from .admin.policies import EffectivePolicy, PolicyStore, key_policy_source
 from .admin.ui import init_admin_ui
 from .exchange import TicketPolicy
-from .lockout import Lockout, LockoutPolicy, RateLimiter, RateLimitPolicy
+from .lockout import Lockout, LockoutPolicy, RateLimitPolicy
 from .master_key import MasterKey, MasterKeyring
 from .master_key_file import MasterKeyFile
 from .onboarding_views import onboarding_api
 from .principal_db import PrincipalDB
+from .rate_limits import PrincipalRateLimitPolicy, RateLimits
 from .request_metrics import init_metrics
 from .revocation import RevocationList
 from .state import EXTENSION, KdcState
 from .views import health, kdc_api
 
-#: Protocol messages are a few hundred bytes; anything near this is abuse.
-MAX_BODY = 64 * 1024
-
-_TICKETS, _RATE, _LOCKOUT, _VERIFY = TicketPolicy(), RateLimitPolicy(), LockoutPolicy(), VerifyPolicy()
+_TICKETS, _LOCKOUT, _VERIFY = TicketPolicy(), LockoutPolicy(), VerifyPolicy()
 _INT_DEFAULTS: Mapping[str, int] = {
     "TALLY_TGT_LIFETIME_S": _TICKETS.tgt_lifetime_s,
     "TALLY_RENEWABLE_LIFETIME_S": _TICKETS.renewable_lifetime_s,
     "TALLY_SERVICE_TICKET_LIFETIME_S": _TICKETS.service_ticket_lifetime_s,
-    "TALLY_RATE_LIMIT_REQUESTS": _RATE.requests,
-    "TALLY_RATE_LIMIT_WINDOW_S": _RATE.window_s,
     "TALLY_LOCKOUT_THRESHOLD": _LOCKOUT.threshold,
     "TALLY_LOCKOUT_WINDOW_S": _LOCKOUT.window_s,
     "TALLY_LOCKOUT_DURATION_S": _LOCKOUT.duration_s,
@@ -86,7 +84,12 @@ def create_app(
     app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
     app.config.setdefault("TALLY_NEW_SERVICE_KEY_DELAY_S", settings.new_service_key_delay_s)
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None (unlimited), so not setdefault
-        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+        app.config["MAX_CONTENT_LENGTH"] = settings.kdc_max_body_bytes  # protocol messages are a few hundred bytes
+    for name, value in (("TALLY_RATE_LIMIT_REQUESTS", settings.rate_limit_requests),
+                        ("TALLY_RATE_LIMIT_WINDOW_S", settings.rate_limit_window_s),
+                        ("TALLY_AS_RATE_LIMIT", settings.as_rate_limit), ("TALLY_TGS_RATE_LIMIT", settings.tgs_rate_limit),
+                        ("TALLY_PRINCIPAL_RATE_WINDOW_S", settings.principal_rate_window_s)):
+        app.config.setdefault(name, value)
     #: Argon2id cost of decoy parameters; must match what admins create principals with.
     app.config.setdefault("TALLY_PASSWORD_PARAMS", PasswordParams)
     for name, default in _INT_DEFAULTS.items():
@@ -107,6 +110,9 @@ def create_app(
     lockout_policy = LockoutPolicy(_positive(cfg, "TALLY_LOCKOUT_THRESHOLD"), _positive(cfg, "TALLY_LOCKOUT_WINDOW_S"),
                                    _positive(cfg, "TALLY_LOCKOUT_DURATION_S"))
     rate_policy = RateLimitPolicy(_positive(cfg, "TALLY_RATE_LIMIT_REQUESTS"), _positive(cfg, "TALLY_RATE_LIMIT_WINDOW_S"))
+    principal_rate_policy = PrincipalRateLimitPolicy(_positive(cfg, "TALLY_AS_RATE_LIMIT"),
+                                                     _positive(cfg, "TALLY_TGS_RATE_LIMIT"),
+                                                     _positive(cfg, "TALLY_PRINCIPAL_RATE_WINDOW_S"))
 
     store = redis_client if redis_client is not None else connect(settings.redis)
     if master_key is None:
@@ -124,7 +130,7 @@ def create_app(
         db=PrincipalDB(store, realm, master_key, clock, rng, password_params=cfg["TALLY_PASSWORD_PARAMS"],
                        key_policy=key_policy),
         lockout=Lockout(store, realm, lockout_policy, clock, rng),
-        rate_limiter=RateLimiter(store, rate_policy, clock),
+        rate_limiter=RateLimits(store, rate_policy, principal_rate_policy, clock),
         replay_cache=RedisReplayCache(store, clock=clock),
         ticket_policy=ticket_policy,
         verify_policy=verify_policy,
@@ -137,10 +143,13 @@ def create_app(
 
     configure()
     install_error_handlers(app)
+    bound_request_bodies(app)  # MAX_CONTENT_LENGTH: 413 from Content-Length, chunked bodies read one byte past it
     init_metrics(app)  # request counts, refusal codes, issuance latency; GET /metrics
     if cfg["TALLY_TRUST_FORWARDED"]:
         # Behind one reverse proxy: the rate limiter and audit log see the real client address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    # X-Request-Id accepted (when well formed) or minted, on every log line, echoed, in error bodies.
+    app.wsgi_app = with_request_ids(app.wsgi_app)  # type: ignore[assignment,method-assign]
     app.register_blueprint(kdc_api)
     app.register_blueprint(onboarding_api)
     app.register_blueprint(health)

@@ -34,8 +34,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "pre-authentication failed (also for unknown names), ticket or authenticator refused",
         403: "principal disabled or request refused by policy",
         404: "unknown service principal",
-        413: "request body larger than the limit",
-        429: "locked out or rate limited; see Retry-After and retry_after",
+        413: "request body larger than the limit (REQUEST_TOO_LARGE, with limit)",
+        429: "locked out, or rate limited per address or per principal (limit); see Retry-After and retry_after",
         503: "the backing store is unavailable; see Retry-After",
     }
     return {str(s): _json("#/components/schemas/Error", text[s]) for s in statuses}
@@ -145,6 +145,10 @@ def openapi_document(realm: str) -> dict[str, Any]:
                         "message": {"type": "string", "description": "safe to show; never holds a secret"},
                         "server_time": {"type": "integer", "description": "with CLOCK_SKEW: the KDC's time"},
                         "retry_after": {"type": "integer", "description": "with LOCKED_OUT and RATE_LIMITED"},
+                        "limit": {"description": "with RATE_LIMITED: address, as_principal or tgs_principal; "
+                                  "with REQUEST_TOO_LARGE: the limit in bytes"},
+                        "request_id": {"type": "string", "description": "the id the KDC logged the request "
+                                       "under (also in the X-Request-Id response header); quote it"},
                     },
                     "additionalProperties": True,
                 },

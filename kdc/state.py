@@ -13,8 +13,9 @@ from tally_protocol.verify import VerifyPolicy
 from tally_runtime.replay_cache import RedisReplayCache
 
 from .exchange import TicketPolicy
-from .lockout import Lockout, RateLimiter
+from .lockout import Lockout
 from .principal_db import PrincipalDB
+from .rate_limits import RateLimits
 from .revocation import RevocationList
 
 EXTENSION = "tally_kdc"
@@ -26,7 +27,8 @@ class KdcState:
     redis: redis.Redis
     db: PrincipalDB
     lockout: Lockout
-    rate_limiter: RateLimiter
+    #: Per client address (every ``/v1`` request) and per client principal (AS, TGS).
+    rate_limiter: RateLimits
     replay_cache: RedisReplayCache
     ticket_policy: TicketPolicy
     verify_policy: VerifyPolicy

@@ -4,7 +4,8 @@ Order of checks in the AS exchange (each line stops an attack):
 
 1. rate limit per client address (before parsing: floods cost one INCR)
 2. parse (``MalformedMessage`` -> 400)
-3. realm, then lockout for the claimed name (known or not)
+3. realm, then the rate limit per claimed client name, then lockout for that
+   name (known or not): both before any key is unwrapped or anything opened
 4. look up the client; an unknown name gets a decoy key, so it fails in
    ``check_preauth`` on the same code path as a wrong key (PREAUTH_FAILED)
 5. pre-authentication (failures counted for lockout), clock skew
@@ -14,7 +15,8 @@ Order of checks in the AS exchange (each line stops an attack):
 
 The TGS exchange verifies the TGT with the relying services' verifier,
 consults the realm's revocation list (a revoked TGT buys nothing, not even a
-renewal), claims the authenticator, then re-checks the client (a disabled
+renewal), claims the authenticator, counts the now authenticated client
+against its rate limit, then re-checks the client (a disabled
 client's TGT buys no new tickets) and the requested service.  Tickets are
 issued under the newest *active* key version (a pending one is only
 accepted).  Every issuance and refusal is audited with names and codes only;
@@ -51,6 +53,7 @@ from .admin.extension import admin_state
 from .exchange import check_preauth, check_tgs_request, issue_service_ticket, issue_tgt
 from .lockout import Lockout
 from .openapi import openapi_document
+from .rate_limits import Exchange
 from .records import PrincipalKind
 from .state import KdcState, kdc_state
 
@@ -67,8 +70,8 @@ def _audit(event: str, outcome: str, **fields: Any) -> None:
 
 
 def _json_object() -> dict[str, Any]:
-    # force=True: the body is JSON whatever the Content-Type says; a 413 from
-    # MAX_CONTENT_LENGTH is raised by werkzeug before any parsing.
+    # force=True: the body is JSON whatever the Content-Type says; it was read within
+    # MAX_CONTENT_LENGTH (413 REQUEST_TOO_LARGE) before any view ran (tally_runtime.flask_body).
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
@@ -108,6 +111,7 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> tup
     if client.realm != state.realm:
         raise WrongRealm(expected=state.realm)
     name = str(client)
+    state.rate_limiter.hit_principal(Exchange.AS, client)  # the claimed name: nothing opened yet
     state.lockout.check(name)
     policy = admin_state().policies.resolve(client)  # one HMGET: realm default and the client's override
     record = db.find(client)
@@ -163,6 +167,8 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) ->
         raise TicketRevoked("the ticket-granting ticket was revoked; log in again")
     claim_or_reject(state.replay_cache, verified.replay_key, verified.replay_ttl_ms,
                     ctime=verified.authenticator.ctime, max_skew_s=state.verify_policy.max_skew_s)
+    # Counted once authenticated and claimed: only the session key's holder spends the client's budget.
+    state.rate_limiter.hit_principal(Exchange.TGS, verified.client)
     client = db.find(verified.client) if verified.client.realm == state.realm else None
     if client is None or client.disabled:
         raise PrincipalDisabled("client principal is disabled or no longer exists")

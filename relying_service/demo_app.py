@@ -48,6 +48,7 @@ def create_demo_app(
             {"TALLY_REDIS_URL": None, **settings.redis.config()}, TALLY_MAX_SKEW=settings.max_skew_s,
             TALLY_PUBLIC_URL=settings.public_url, TALLY_TRUST_FORWARDED=settings.trust_forwarded,
         )
+        app.config["TALLY_MAX_BODY_BYTES"] = settings.max_body_bytes
     if keytab_path is not None:
         app.config["TALLY_KEYTAB"] = str(keytab_path)
     if test_config is not None:

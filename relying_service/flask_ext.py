@@ -20,7 +20,8 @@ environment through ``Settings.load``):
 * ``TALLY_MAX_SKEW``: accepted clock skew in seconds;
 * ``TALLY_PUBLIC_URL`` / ``TALLY_TRUST_FORWARDED``: behind a reverse proxy,
   see ``request_binding``;
-* ``TALLY_MAX_BODY_BYTES``: bodies are buffered to be verified; larger is 413;
+* ``TALLY_MAX_BODY_BYTES``: bodies are buffered to be verified; larger is 413
+  ``REQUEST_TOO_LARGE``, refused from ``Content-Length`` before reading;
 * ``TALLY_CHECK_REVOCATION`` (default on): consult the realm's revocation
   list in the same Redis (``kdc.revocation``; a local copy at most one
   second old, so at most one GET per second per process);
@@ -28,6 +29,11 @@ environment through ``Settings.load``):
   reload the keytab on SIGHUP (``TicketAuth.reload_keytab_on_sighup`` does it
   for an app configured otherwise).  Whatever the setting, a ticket under an
   unknown key version makes the keytab file be looked at again (rate-limited).
+
+Request ids: ``init_app`` puts ``tally_runtime.request_ids.RequestIdMiddleware``
+in front of ``app.wsgi_app``: a well-formed ``X-Request-Id`` is kept (else a
+fresh id), named on every log line of the request and in JSON refusals, and
+echoed in the response.
 
 State lives in ``app.extensions["tally_auth"]``, never on the extension, so
 one ``TicketAuth`` can serve several apps.
@@ -54,7 +60,6 @@ from typing import Any, ParamSpec
 import redis
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from kdc.revocation import RevocationList
 from tally_protocol import Random
@@ -62,16 +67,17 @@ from tally_protocol.errors import AuthenticationRequired, ConfigurationError, Ta
 from tally_protocol.messages.ap_rep import HEADER_NAME
 from tally_protocol.replay import ReplayCache
 from tally_protocol.verify import Verified, VerifyPolicy
+from tally_runtime.flask_body import read_bounded_body
 from tally_runtime.http_errors import error_response
 from tally_runtime.redis_settings import NAMES as REDIS_NAMES
 from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import EMBEDDED_NOTICE, connect
 from tally_runtime.replay_cache import RedisReplayCache
+from tally_runtime.request_ids import with_request_ids
 from tally_runtime.settings import Settings
 
 from .keytab_source import KeytabSource
 from .request_binding import BindingConfig, binding_from_environ
-from .request_body import MAX_BODY_BYTES, RequestTooLarge
 from .verifier import RevocationCheck, Verifier
 
 EXTENSION_KEY = "tally_auth"
@@ -94,7 +100,7 @@ class TicketAuthState:
 
 
 def _apply_config_defaults(app: Flask) -> None:
-    env_keys = ("TALLY_REDIS_URL", "TALLY_MAX_SKEW", "TALLY_PUBLIC_URL", "TALLY_TRUST_FORWARDED")
+    env_keys = ("TALLY_REDIS_URL", "TALLY_MAX_SKEW", "TALLY_PUBLIC_URL", "TALLY_TRUST_FORWARDED", "TALLY_MAX_BODY_BYTES")
     if any(key not in app.config for key in env_keys):
         settings = Settings.load()
         if "TALLY_REDIS_URL" not in app.config:  # the TALLY_REDIS_* settings come as one block, never half from each
@@ -102,10 +108,17 @@ def _apply_config_defaults(app: Flask) -> None:
         app.config.setdefault("TALLY_MAX_SKEW", settings.max_skew_s)
         app.config.setdefault("TALLY_PUBLIC_URL", settings.public_url)
         app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
+        app.config.setdefault("TALLY_MAX_BODY_BYTES", settings.max_body_bytes)
     app.config.setdefault("TALLY_KEYTAB", None)
-    app.config.setdefault("TALLY_MAX_BODY_BYTES", MAX_BODY_BYTES)
     app.config.setdefault("TALLY_CHECK_REVOCATION", True)
     app.config.setdefault("TALLY_RELOAD_ON_SIGHUP", False)
+
+
+def _max_body_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit() \
+            or int(value) < 1:
+        raise ConfigurationError("TALLY_MAX_BODY_BYTES must be a positive whole number of bytes")
+    return int(value)
 
 
 def _flag(value: Any) -> bool:
@@ -137,12 +150,14 @@ class TicketAuth:
         app.extensions[EXTENSION_KEY] = TicketAuthState(
             verifier=verifier,
             binding=BindingConfig.create(app.config["TALLY_PUBLIC_URL"], _flag(app.config["TALLY_TRUST_FORWARDED"])),
-            max_body_bytes=int(app.config["TALLY_MAX_BODY_BYTES"]),
+            max_body_bytes=_max_body_bytes(app.config["TALLY_MAX_BODY_BYTES"]),
             store=store,
         )
         if _flag(app.config["TALLY_RELOAD_ON_SIGHUP"]):
             self.reload_keytab_on_sighup(app)
         app.after_request(self._prove)
+        # X-Request-Id accepted (when well formed) or minted, on every log line, echoed, in error bodies.
+        app.wsgi_app = with_request_ids(app.wsgi_app)  # type: ignore[assignment,method-assign]
 
     def reload_keytab_on_sighup(self, app: Flask | None = None) -> bool:
         """Reload the app's keytab on every SIGHUP to this process (call it in each server worker).
@@ -234,12 +249,4 @@ class TicketAuth:
 
 
 def _body(state: TicketAuthState) -> bytes:
-    length = request.content_length
-    if length is not None and length > state.max_body_bytes:
-        raise RequestTooLarge(limit=state.max_body_bytes)
-    if request.max_content_length is None or request.max_content_length > state.max_body_bytes:
-        request.max_content_length = state.max_body_bytes
-    try:
-        return request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        raise RequestTooLarge(limit=state.max_body_bytes) from None
+    return read_bounded_body(state.max_body_bytes)

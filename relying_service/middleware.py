@@ -8,6 +8,12 @@ response is buffered because the proof covers a digest of the body and must
 be sent as a header, before the body; streaming responses are therefore
 collected in memory.  Refusals are JSON with ``WWW-Authenticate`` (401) or
 ``Retry-After`` (503), the same as the Flask extension's (``wsgi_refusal``).
+A body beyond ``max_body_bytes`` is refused with 413 ``REQUEST_TOO_LARGE``
+from its ``Content-Length``, or as soon as a chunked body passes the bound.
+
+Every request, exempt paths included, goes through ``RequestIdMiddleware``:
+a well-formed ``X-Request-Id`` is kept (else a fresh id), named on every log
+line and in refusals, and echoed in the response.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tally_protocol.errors import TallyError
 from tally_protocol.messages.ap_rep import HEADER_NAME
 from tally_protocol.verify import Verified
+from tally_runtime.request_ids import RequestIdMiddleware
 
 from .request_binding import BindingConfig, PublicUrl, binding_from_environ
 from .request_body import MAX_BODY_BYTES, read_body
@@ -50,8 +57,12 @@ class TicketAuthMiddleware:
         self.binding_config = BindingConfig.create(public_url, trust_forwarded)
         self.exempt_paths = frozenset(exempt_paths)
         self.max_body_bytes = max_body_bytes
+        self._with_request_id = RequestIdMiddleware(self._authenticate)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._with_request_id(environ, start_response)
+
+    def _authenticate(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") in self.exempt_paths:
             return self.wsgi_app(environ, start_response)
         environ.pop(PRINCIPAL_KEY, None)  # never let an outer layer's value pass as ours

@@ -12,18 +12,13 @@ import io
 from collections.abc import MutableMapping
 from typing import Any
 
-from tally_protocol.errors import InvalidRequest
+from tally_protocol.errors import InvalidRequest, RequestTooLarge
 
-#: Default cap on a request body that will be buffered for verification.
+__all__ = ["MAX_BODY_BYTES", "RequestTooLarge", "read_body"]
+
+#: Default cap on a request body that will be buffered for verification (``TALLY_MAX_BODY_BYTES``).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
-
-
-class RequestTooLarge(InvalidRequest):
-    """The body exceeds what the service will buffer (HTTP 413)."""
-
-    status_hint = 413
-    default_message = "request body too large"
 
 
 def read_body(environ: MutableMapping[str, Any], limit: int = MAX_BODY_BYTES) -> bytes:

@@ -170,7 +170,7 @@ class Verifier:
             raise
         self._seconds.observe(time.perf_counter() - start)
         self._accepted.inc()
-        _log.debug("request authenticated", extra={"fields": {
+        _log.info("request authenticated", extra={"fields": {
             "service": str(self._service), "client": str(verified.client), "kvno": verified.kvno}})
         return verified
 

@@ -2,7 +2,7 @@
 
 Same shape as ``tally_runtime.http_errors.error_response`` (which needs a
 Flask application for ``jsonify``): status ``err.status_hint``, JSON
-``err.to_dict()``, ``Retry-After`` on 429/503 and, for 401, the challenge
+``err.to_dict()`` with the ``request_id``, ``Retry-After`` on 429/503 and, for 401, the challenge
 ``WWW-Authenticate: Tally realm="R", error="CODE"[, server_time="N"]``.
 A test holds the two to the same output.
 """
@@ -13,7 +13,7 @@ import http
 import json
 
 from tally_protocol.errors import TallyError
-from tally_runtime.http_errors import DEFAULT_RETRY_AFTER
+from tally_runtime.http_errors import DEFAULT_RETRY_AFTER, error_document
 
 Headers = list[tuple[str, str]]
 
@@ -36,7 +36,7 @@ def challenge(err: TallyError, realm: str | None) -> str:
 
 def refusal(err: TallyError, *, realm: str | None) -> tuple[str, Headers, bytes]:
     """``(status line, headers, body)`` for ``err``."""
-    body = (json.dumps(err.to_dict(), default=str, separators=(",", ":")) + "\n").encode()
+    body = (json.dumps(error_document(err.to_dict()), default=str, separators=(",", ":")) + "\n").encode()
     headers: Headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     retry = err.data.get("retry_after", DEFAULT_RETRY_AFTER.get(err.status_hint))
     if retry is not None:

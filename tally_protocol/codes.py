@@ -45,6 +45,7 @@ class ErrorCode(enum.StrEnum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     INVALID_REQUEST = "INVALID_REQUEST"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
     KDC_UNREACHABLE = "KDC_UNREACHABLE"
     # onboarding (docs/protocol.md §Onboarding): one code each, whatever the reason

@@ -47,6 +47,18 @@ class InvalidRequest(TallyError):
     status_hint = 400
 
 
+class RequestTooLarge(InvalidRequest):
+    """A body beyond what the server reads (HTTP 413); ``data["limit"]`` is the limit in bytes.
+
+    Refused from ``Content-Length`` before reading, or as soon as a chunked
+    body passes the limit: a peer cannot make a server buffer without bound.
+    """
+
+    code = ErrorCode.REQUEST_TOO_LARGE
+    status_hint = 413
+    default_message = "request body too large"
+
+
 class MalformedMessage(TallyError):
     code = ErrorCode.MALFORMED_MESSAGE
     status_hint = 400

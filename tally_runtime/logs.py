@@ -1,6 +1,8 @@
 """Structured JSON logs and audit events.
 
-One JSON object per line on stderr.  Audit events (``audit``) record every
+One JSON object per line on stderr.  Every line written while a request is
+handled carries its ``request_id`` (``tally_runtime.request_ids``), so one
+grep finds a request's lines on the KDC and on the services.  Audit events (``audit``) record every
 issuance and refusal: principal, outcome, reason code, client address.  They
 never carry a key, password, ticket or plaintext; callers pass only names and
 codes, and ``audit`` refuses fields whose names suggest a secret.
@@ -22,6 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .request_ids import current_request_id
+
 AUDIT_LOGGER = "tally.audit"
 #: Not under ``tally.audit``: a sink's failure is an error, not an audit event.
 SINK_LOGGER = "tally.audit_sink"
@@ -36,6 +40,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = current_request_id()
+        if request_id is not None:
+            entry["request_id"] = request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -73,12 +80,18 @@ def remove_audit_sink(sink: AuditSink) -> None:
 
 
 def audit_entry(event: str, outcome: str, fields: Mapping[str, Any], *, now: float | None = None) -> dict[str, Any]:
-    """The event as logged and stored; ``ValueError`` for a field whose name suggests a secret."""
+    """The event as logged and stored; ``ValueError`` for a field whose name suggests a secret.
+
+    Inside a request the event names its ``request_id``, also in the realm's
+    stored audit stream, so an administrator can find what a user quotes.
+    """
     for name in fields:
         if any(word in name.lower() for word in _SECRET_WORDS) and name not in _NOT_SECRET:
             raise ValueError(f"audit field {name!r} looks like a secret; log names and codes only")
     when = int(time.time() if now is None else now)
-    return {"audit": True, "event": event, "outcome": outcome, "time": when, **fields}
+    request_id = current_request_id()
+    context = {} if request_id is None else {"request_id": request_id}
+    return {"audit": True, "event": event, "outcome": outcome, "time": when, **context, **fields}
 
 
 def log_audit_entry(entry: Mapping[str, Any]) -> None:

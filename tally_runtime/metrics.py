@@ -40,6 +40,8 @@ KDC_REQUESTS = Counter("tally_kdc_requests", "KDC HTTP requests by route and sta
                        ["endpoint", "outcome"])
 KDC_REFUSALS = Counter("tally_kdc_refusals", "KDC requests refused, by route and error code.",
                        ["endpoint", "code"])
+KDC_RATE_LIMITED = Counter("tally_kdc_rate_limited", "KDC requests refused by a rate limit (RATE_LIMITED), by limit.",
+                           ["limit"])
 KDC_ISSUE_SECONDS = Histogram("tally_kdc_issue_seconds", "Time to answer a successful AS or TGS exchange.",
                               ["exchange"], buckets=LATENCY_BUCKETS)
 

@@ -54,6 +54,8 @@ def parse_authorization(value: str | None) -> ApRequest:
     if scheme.lower() != SCHEME.lower():
         raise AuthenticationRequired(f"authorization scheme must be {SCHEME}")
     token = token.strip()
-    if not token or len(token) > MAX_HEADER:
-        raise MalformedMessage("missing or oversized Tally token")
+    if not token:
+        raise MalformedMessage("missing Tally token")
+    if len(token) > MAX_HEADER:  # a ticket and authenticator take a few hundred bytes
+        raise MalformedMessage(f"Tally token longer than {MAX_HEADER} characters")
     return ApRequest.from_bytes(b64decode(token))

@@ -24,6 +24,14 @@ from tally_protocol.principal import Principal
 ADDRESS = "127.0.0.1"
 
 
+def answer(response: TestResponse) -> Any:
+    """The JSON body without its ``request_id``: every request gets its own, whoever asked what."""
+    body = response.get_json()
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return body
+
+
 def post(http: FlaskClient, path: str, body: Any, *, address: str = ADDRESS) -> TestResponse:
     return http.post(path, json=body, environ_base={"REMOTE_ADDR": address})
 

@@ -286,7 +286,7 @@ def test_body_over_the_limit_is_413(custom_app: tuple[Flask, TicketAuth], realm:
                                     cred: Credential) -> None:
     body = b"x" * 17
     r = call(custom_app[0].test_client(), realm.authorize(cred, "POST", "/created", body), "POST", "/created", body)
-    assert (r.status_code, r.get_json()["error"]) == (413, "INVALID_REQUEST")
+    assert (r.status_code, r.get_json()["error"]) == (413, "REQUEST_TOO_LARGE")
 
 
 def test_state_lives_in_app_extensions(custom_app: tuple[Flask, TicketAuth]) -> None:

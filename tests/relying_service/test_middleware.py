@@ -119,7 +119,7 @@ def test_body_over_the_limit_is_413_before_verification(realm: MemoryRealm, cred
     ctx = realm.authorize(cred, "POST", "/echo", b"x" * 11)
     r = client_for(make_verifier(), max_body_bytes=10).post("/echo", data=b"x" * 11, base_url=BASE,
                                                             headers={"Authorization": ctx.authorization})
-    assert (r.status_code, r.get_json()["error"]) == (413, "INVALID_REQUEST")
+    assert (r.status_code, r.get_json()["error"]) == (413, "REQUEST_TOO_LARGE")
 
 
 def test_spoofed_forwarded_host_is_ignored_by_default(realm: MemoryRealm, cred: Credential,

@@ -29,7 +29,7 @@ from tally_protocol.messages.enrollment import EnrollRequest
 from tally_protocol.principal import Principal
 from tests.kdc.conftest import REALM, AuditCapture, FixedClock, Realm, make_realm
 from tests.kdc.onboarding.device import error_of, reply_bytes, resend_enroll, send_enroll
-from tests.kdc.wire import login, send_as
+from tests.kdc.wire import answer, login, send_as
 
 INVALID = (401, "ENROLLMENT_INVALID")
 
@@ -80,7 +80,7 @@ def test_unknown_token_gets_the_same_answer_as_a_used_one_but_a_different_audit(
     send_enroll(realm.http, token)
     used = send_enroll(realm.http, token)[1]
     unknown = send_enroll(realm.http, "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA")[1]
-    assert (unknown.status_code, unknown.get_json()) == (used.status_code, used.get_json())
+    assert (unknown.status_code, answer(unknown)) == (used.status_code, answer(used))
     assert [(e["outcome"], e["reason"]) for e in redeem_events(audit_events)[1:]] == [
         ("possible_interception", "already_used"), ("refused", "unknown")]
 

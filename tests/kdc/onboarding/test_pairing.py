@@ -20,7 +20,7 @@ from tally_protocol.pairing import confirm_pairing, start_pairing
 from tally_protocol.principal import Principal
 from tests.kdc.conftest import REALM, AuditCapture, FixedClock, Realm, make_realm
 from tests.kdc.onboarding.device import error_of, pair, pair_finish, pair_start, paired_keys
-from tests.kdc.wire import login
+from tests.kdc.wire import answer, login
 
 FAILED = (401, "PAIRING_FAILED")
 
@@ -61,8 +61,7 @@ def test_wrong_code_gives_the_same_answers_as_an_unknown_principal(realm: Realm,
         start_unknown.status_code, sorted(start_unknown.get_json()))
     finish_wrong = pair_finish(realm.http, confirmed_wrong)
     finish_unknown = pair_finish(realm.http, confirmed_unknown)
-    assert (finish_wrong.status_code, finish_wrong.get_json()) == (finish_unknown.status_code,
-                                                                   finish_unknown.get_json())
+    assert (finish_wrong.status_code, answer(finish_wrong)) == (finish_unknown.status_code, answer(finish_unknown))
     assert error_of(finish_wrong) == FAILED
 
 
@@ -71,8 +70,7 @@ def test_wrong_code_and_closed_pairing_give_the_same_answer(realm: Realm, pairin
     wrong_answer = pair(realm.http, realm.alice, wrong(code.code))[1]
     pairings.close(realm.alice)
     closed_answer = pair(realm.http, realm.alice, code.code)[1]
-    assert (wrong_answer.status_code, wrong_answer.get_json()) == (closed_answer.status_code,
-                                                                   closed_answer.get_json())
+    assert (wrong_answer.status_code, answer(wrong_answer)) == (closed_answer.status_code, answer(closed_answer))
 
 
 class CountingRedis(redis.Redis):
