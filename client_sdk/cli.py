@@ -29,6 +29,7 @@ from tally_protocol.errors import ConfigurationError, InvalidPrincipal, MutualAu
 from tally_protocol.principal import Principal
 from tally_runtime.cli_errors import CommandFailed, CommandUnavailable, TallyCommand
 from tally_runtime.cli_input import read_password
+from tally_runtime.request_ids import REQUEST_ID_HEADER
 from tally_runtime.settings import Settings
 
 from . import onboarding
@@ -129,7 +130,7 @@ def _headers(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--header", "-H", "header_values", multiple=True, metavar="NAME:VALUE", help="Extra request header.")
 @click.option("--data", "-d", help="Request body (the method becomes POST unless -X says otherwise).")
 @click.option("--method", "-X", help="HTTP method (default GET, or POST with --data).")
-@click.option("--verbose", "-v", is_flag=True, help="Print the response status to stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Print the response status and request id to stderr.")
 def get(url: str, service: str, header_values: tuple[str, ...], data: str | None, method: str | None,
         verbose: bool) -> None:
     """Send an authenticated request to URL with the cached credentials; print the response body."""
@@ -149,11 +150,13 @@ def get(url: str, service: str, header_values: tuple[str, ...], data: str | None
         raise CommandUnavailable(f"cannot reach {origin_of(url)}: {type(err).__name__}") from err
     if verbose:
         click.echo(f"HTTP {response.status_code} {response.reason or ''}".rstrip(), err=True)
+        click.echo(f"request id {response.request.headers.get(REQUEST_ID_HEADER)}", err=True)
     sys.stdout.flush()
     sys.stdout.buffer.write(response.content)
     sys.stdout.buffer.flush()
     if response.status_code >= 400:
-        raise CommandFailed(f"the service answered HTTP {response.status_code} {response.reason or ''}".rstrip())
+        answered = f"the service answered HTTP {response.status_code} {response.reason or ''}".rstrip()
+        raise CommandFailed(f"{answered} (request id {response.request.headers.get(REQUEST_ID_HEADER)})")
 
 
 @click.command("logout", cls=TallyCommand)

@@ -17,7 +17,12 @@ Rules this file keeps:
 * service tickets are cached (memory, and the credential cache when one is
   configured) until near their end; the long-term key never leaves memory;
 * a response is returned only when the service proved itself
-  (``response_check``); every retry is bounded to one.
+  (``response_check``); every retry is bounded to one;
+* one logical operation, one request id (``X-Request-Id``): ``login``,
+  ``tgt`` and ``service_ticket`` bind the caller's id (``request_id_scope``)
+  or a fresh one, so every KDC request they make, retries included, carries
+  the same id, and a service request signed with a new ticket shares its id
+  with the TGS exchange that got the ticket.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from tally_protocol.errors import (
     ConfigurationError,
     MutualAuthFailed,
     PolicyRefused,
+    RateLimited,
     StoreUnavailable,
     TicketError,
     TicketExpired,
@@ -49,6 +55,7 @@ from tally_protocol.errors import (
 from tally_protocol.keys import Key
 from tally_protocol.principal import Principal
 from tally_runtime.keytab_file import read_keytab
+from tally_runtime.request_ids import request_id_scope
 
 from .ccache import CredentialCache
 from .flow import (
@@ -212,11 +219,12 @@ class Client:
         return self._learn_kdc_time(self._with_wait_retry(attempt))
 
     def _with_wait_retry(self, attempt: Callable[[], Credential]) -> Credential:
-        """On a KDC's 503 with a short ``Retry-After`` (its store or replay cache recovering),
-        wait it out and run the exchange once more: a fresh request, a fresh timestamp."""
+        """On a KDC's 503 (its store or replay cache recovering) or 429 (a rate limit) with a short
+        ``Retry-After``, wait it out and run the exchange once more: a fresh request, a fresh
+        timestamp, the same request id."""
         try:
             return attempt()
-        except StoreUnavailable as err:
+        except (StoreUnavailable, RateLimited) as err:
             wait = wait_for(err, self.max_retry_wait_s)
             if wait is None:
                 raise
@@ -265,7 +273,7 @@ class Client:
 
     def login(self) -> Credential:
         """AS exchange with the long-term key: a fresh TGT (stored in the ccache, if any)."""
-        with self._lock:
+        with self._lock, request_id_scope():
             key = self._long_term_key()
 
             def attempt() -> Credential:
@@ -281,7 +289,7 @@ class Client:
 
     def tgt(self) -> Credential:
         """A usable ticket-granting ticket: cached, renewed, or from a new login."""
-        with self._lock:
+        with self._lock, request_id_scope():
             tgt = self._lookup(Principal.tgs(self.principal.realm))
             now = self.now()
             if tgt is not None and tgt.valid_at(now, margin_s=self.renew_margin_s):
@@ -323,7 +331,7 @@ class Client:
     def service_ticket(self, service: str | Principal) -> Credential:
         """A ticket for ``service``: cached until ``renew_margin_s`` before its end, else from the TGS."""
         principal = self.service_principal(service)
-        with self._lock:
+        with self._lock, request_id_scope():
             cred = self._lookup(principal)
             if cred is not None and cred.valid_at(self.now(), margin_s=self.renew_margin_s):
                 return cred

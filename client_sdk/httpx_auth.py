@@ -13,7 +13,10 @@ Rules this file keeps:
   unproven response raises, at most one retry;
 * httpx follows redirects inside the auth flow, re-sending this request's
   authenticator to the new URL: such an answer cannot be authenticated and is
-  refused (``MutualAuthFailed``).  Use ``follow_redirects=False`` (the default).
+  refused (``MutualAuthFailed``).  Use ``follow_redirects=False`` (the default);
+* the request carries ``X-Request-Id`` (``request_id_header``), the same on
+  the retry and on the TGS exchange for its ticket; the id is bound inside the
+  worker thread, which does not share the event loop's context.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import httpx
 
 from tally_protocol.binding import RequestBinding, canonical_host, canonical_host_header
 from tally_protocol.errors import MutualAuthFailed
+from tally_runtime.request_ids import request_id_scope
 
 from .flow import ApContext
+from .request_id_header import request_id_for
 from .response_check import AUTH_INFO_HEADER, Verdict, check_response
 
 if TYPE_CHECKING:
@@ -76,19 +81,27 @@ class TallyHttpxAuth(httpx.Auth):
     def _target(self, request: httpx.Request) -> tuple[str, RequestBinding]:
         return self.client.service_for(str(request.url), self.service), binding_for_httpx(request)
 
+    def _sign(self, request_id: str, service: str, binding: RequestBinding,
+              verdict: Verdict | None = None) -> ApContext:
+        with request_id_scope(request_id):
+            if verdict is None:
+                return self.client.sign(service, binding)
+            return self.client.sign_retry(service, binding, verdict)
+
     # Overriding the *_auth_flow methods skips httpx's own handling of the
     # requires_* flags, so the bodies are read here.
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.read()
         service, binding = self._target(request)
-        context = self.client.sign(service, binding)
+        request_id = request_id_for(request.headers)
+        context = self._sign(request_id, service, binding)
         request.headers["Authorization"] = context.authorization
         response = yield request
         response.read()
         verdict = _judge(context, request, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return
-        context = self.client.sign_retry(service, binding, verdict)
+        context = self._sign(request_id, service, binding, verdict)
         request.headers["Authorization"] = context.authorization
         response = yield request
         response.read()
@@ -97,16 +110,15 @@ class TallyHttpxAuth(httpx.Auth):
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         await request.aread()
         service, binding = self._target(request)
-        context = await anyio.to_thread.run_sync(functools.partial(self.client.sign, service, binding))
+        request_id = request_id_for(request.headers)
+        context = await anyio.to_thread.run_sync(functools.partial(self._sign, request_id, service, binding))
         request.headers["Authorization"] = context.authorization
         response = yield request
         await response.aread()
         verdict = _judge(context, request, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return
-        context = await anyio.to_thread.run_sync(
-            functools.partial(self.client.sign_retry, service, binding, verdict)
-        )
+        context = await anyio.to_thread.run_sync(functools.partial(self._sign, request_id, service, binding, verdict))
         request.headers["Authorization"] = context.authorization
         response = yield request
         await response.aread()

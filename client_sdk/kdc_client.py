@@ -7,7 +7,11 @@ Rules this file keeps:
 * an error body ``{"error": CODE, ...}`` becomes the typed error the KDC
   meant (``error_from_code``), so callers can catch ``ClockSkew`` and read
   ``server_time``; anything else unexpected is one clear ``TallyError``;
-* redirects are not followed: a KDC answers, it does not send us elsewhere.
+* redirects are not followed: a KDC answers, it does not send us elsewhere;
+* every POST carries ``X-Request-Id``: the id bound by the caller
+  (``request_id_scope``: ``Client`` binds one per logical operation, so a
+  retry keeps it), else a fresh one; the KDC logs under it and names it in
+  its error bodies (``err.data["request_id"]``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.errors import ConfigurationError, KdcUnreachable, MalformedMessage
 from tally_protocol.keys import PasswordParams
 from tally_protocol.principal import Principal
+from tally_runtime.request_ids import REQUEST_ID_HEADER, current_request_id, new_request_id
 
 from .wire_errors import error_from_body, json_object
 
@@ -64,10 +69,12 @@ class KdcClient:
 
     def _post(self, path: str, payload: dict[str, str]) -> dict[str, Any]:
         url = self.url + path
+        request_id = current_request_id() or new_request_id()
         try:
-            response = self._session.post(url, json=payload, timeout=self._timeout, allow_redirects=False)
-        except requests.Timeout as e:
-            raise KdcUnreachable(f"the KDC at {self.url} did not answer in time") from e
+            response = self._session.post(url, json=payload, timeout=self._timeout, allow_redirects=False,
+                                          headers={REQUEST_ID_HEADER: request_id})
+        except requests.Timeout as e:  # the KDC may still have logged it: keep the id to look for
+            raise KdcUnreachable(f"the KDC at {self.url} did not answer in time", request_id=request_id) from e
         except requests.ConnectionError as e:
             raise KdcUnreachable(f"the KDC at {self.url} could not be reached") from e
         except requests.RequestException as e:
@@ -79,7 +86,7 @@ class KdcClient:
                 raise err
             raise KdcUnreachable(
                 f"unexpected answer from {url}: HTTP {response.status_code} without a tallystick error "
-                "(is the KDC URL right?)"
+                f"(is the KDC URL right?); request id {request_id}", request_id=request_id,
             )
         try:
             return json_object(body)

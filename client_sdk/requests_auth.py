@@ -12,7 +12,10 @@ Rules this file keeps:
   more with a fresh authenticator through the same connection adapter, as
   ``requests.auth.HTTPDigestAuth`` does on a 401; never twice;
 * a response to a request this plug-in did not sign (a followed redirect)
-  is not authenticated and is refused: use ``allow_redirects=False``.
+  is not authenticated and is refused: use ``allow_redirects=False``;
+* the request carries ``X-Request-Id`` (``request_id_header``): the
+  caller's when it set one, else a fresh one; the TGS exchange for its ticket
+  and the retry carry the same id.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from requests.auth import AuthBase
 
 from tally_protocol.binding import RequestBinding, canonical_host, canonical_host_header
 from tally_protocol.errors import InvalidRequest, MutualAuthFailed
+from tally_runtime.request_ids import request_id_scope
 
 from .flow import ApContext
+from .request_id_header import request_id_for
 from .response_check import AUTH_INFO_HEADER, Verdict, check_response
 
 if TYPE_CHECKING:
@@ -67,6 +72,7 @@ class _Signed:
     service: str
     binding: RequestBinding
     context: ApContext
+    request_id: str
 
 
 def _judge(context: ApContext, response: requests.Response, *, may_retry: bool,
@@ -94,10 +100,12 @@ class TallyAuth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         service = self.client.service_for(request.url or "", self.service)
         binding = binding_for_prepared(request)
-        context = self.client.sign(service, binding)
+        request_id = request_id_for(request.headers)
+        with request_id_scope(request_id):
+            context = self.client.sign(service, binding)
         request.headers["Authorization"] = context.authorization
         with self._lock:
-            self._pending[request] = _Signed(service, binding, context)
+            self._pending[request] = _Signed(service, binding, context, request_id)
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
         return request
 
@@ -113,8 +121,9 @@ class TallyAuth(AuthBase):
         verdict = _judge(signed.context, response, may_retry=True, max_wait_s=self.client.max_retry_wait_s)
         if verdict.retry is None:
             return response
-        context = self.client.sign_retry(signed.service, signed.binding, verdict)
-        retry = response.request.copy()
+        with request_id_scope(signed.request_id):
+            context = self.client.sign_retry(signed.service, signed.binding, verdict)
+        retry = response.request.copy()  # headers copied: the same X-Request-Id
         retry.headers["Authorization"] = context.authorization
         response.close()  # body already read by _judge: release the connection
         adapter = response.connection

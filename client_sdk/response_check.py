@@ -13,9 +13,10 @@ Rules this file keeps (shared by ``Client.request`` and both plug-ins):
   ticket") and ``ClockSkew`` carrying ``server_time`` ("correct your clock").
   ``RequestRejected`` (replay, binding) is raised: the same request cannot
   succeed.  A 503 ``StoreUnavailable`` (a store outage, or a replay cache
-  recovering from a loss, RFC 4120 §3.2.3) is retried once with a fresh
-  authenticator after waiting its ``Retry-After``, when that is at most
-  ``max_wait_s``; otherwise it is raised, keeping ``retry_after``.
+  recovering from a loss, RFC 4120 §3.2.3) or a 429 ``RateLimited`` is
+  retried once with a fresh authenticator after waiting its ``Retry-After``,
+  when that is at most ``max_wait_s``; otherwise it is raised, keeping
+  ``retry_after``.  ``LockedOut`` (also 429) is never waited out.
 
 No I/O here: the caller applies the verdict (drop the ticket, set the offset).
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from tally_protocol.errors import ClockSkew, StoreUnavailable, TicketError
+from tally_protocol.errors import ClockSkew, RateLimited, StoreUnavailable, TallyError, TicketError
 
 from .flow import ApContext
 from .wire_errors import error_from_body
@@ -49,8 +50,10 @@ class Verdict:
     wait_s: int = 0
 
 
-def wait_for(err: StoreUnavailable, max_wait_s: float) -> int | None:
-    """The ``retry_after`` of a 503 when it is worth waiting for (at most ``max_wait_s``), else None."""
+def wait_for(err: TallyError, max_wait_s: float) -> int | None:
+    """The ``retry_after`` of a 503 or a rate limit when it is worth waiting for (at most ``max_wait_s``), else None."""
+    if not isinstance(err, (StoreUnavailable, RateLimited)):
+        return None
     wait = err.data.get("retry_after")
     if isinstance(wait, int) and not isinstance(wait, bool) and 0 <= wait <= max_wait_s:
         return wait
@@ -72,7 +75,7 @@ def check_response(context: ApContext, *, status: int, proof: str | None, body: 
                     return Verdict(Retry.CORRECT_CLOCK, server_time)
             if may_retry and isinstance(err, TicketError):
                 return Verdict(Retry.NEW_TICKET)
-            if may_retry and isinstance(err, StoreUnavailable):
+            if may_retry:
                 wait = wait_for(err, max_wait_s)
                 if wait is not None:
                     return Verdict(Retry.AFTER_WAIT, wait_s=wait)

@@ -13,6 +13,8 @@ import click
 
 from tally_protocol.errors import TallyError
 
+from .request_ids import is_well_formed
+
 #: Exit codes: 1 for a refusal or bad input, 2 is click's usage error, 3 unreachable store, KDC or service.
 EXIT_ERROR = 1
 EXIT_UNAVAILABLE = 3
@@ -31,8 +33,11 @@ class CommandUnavailable(CommandFailed):
 
 
 def command_error(err: TallyError) -> CommandFailed:
+    """``message (CODE)``, plus the request id a server logged it under, for the user to quote."""
     cls = CommandUnavailable if err.status_hint in (502, 503) else CommandFailed
-    return cls(f"{err.message} ({err.code})")
+    request_id = err.data.get("request_id")
+    quoted = f" [request id {request_id}]" if is_well_formed(request_id) else ""
+    return cls(f"{err.message} ({err.code}){quoted}")
 
 
 class TallyGroup(click.Group):

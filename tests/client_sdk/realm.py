@@ -103,6 +103,11 @@ class Realm:
     store_retry_after: int = 30
     #: Bindings the service computed for requests it accepted.
     accepted: list[RequestBinding] = field(default_factory=list)
+    #: Refusals the KDC / the service answer the next requests with, before anything else (first first).
+    kdc_refusals: list[TallyError] = field(default_factory=list)
+    service_refusals: list[TallyError] = field(default_factory=list)
+    #: (path, X-Request-Id) of every request that reached the KDC or the service, in order.
+    request_ids: list[tuple[str, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Long-running KDC and service: born well before any authenticator in the tests.
@@ -154,6 +159,8 @@ class Realm:
 
     def kdc(self, path: str, body: bytes) -> Answer:
         """The KDC's HTTP API per the wire contract."""
+        if self.kdc_refusals:
+            return _error(self.kdc_refusals.pop(0))
         try:
             doc = json.loads(body)
             if path == "/v1/as":
@@ -181,6 +188,9 @@ class Realm:
         """The demo relying service: verify, claim the replay key, answer with a proof."""
         self.calls["service"] += 1
         parts = urlsplit(url)
+        self.request_ids.append((parts.path, headers.get("X-Request-Id")))
+        if self.service_refusals:
+            return _error(self.service_refusals.pop(0), challenge=True)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         host = canonical_host_header(headers.get("Host") or parts.netloc, parts.scheme)
         binding = RequestBinding.for_http(method, host, path, body)
@@ -229,7 +239,10 @@ def install_responses(rsps: responses.RequestsMock, realm: Realm) -> None:
         return body.encode() if isinstance(body, str) else bytes(body or b"")
 
     def kdc_endpoint(path: str) -> Callable[[requests.PreparedRequest], Answer]:
-        return lambda request: realm.kdc(path, body_of(request))
+        def answer(request: requests.PreparedRequest) -> Answer:
+            realm.request_ids.append((path, request.headers.get("X-Request-Id")))
+            return realm.kdc(path, body_of(request))
+        return answer
 
     for path in ("/v1/as", "/v1/tgs", "/v1/as/params"):
         rsps.add_callback(responses.POST, KDC_URL + path, callback=kdc_endpoint(path))

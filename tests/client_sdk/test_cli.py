@@ -142,10 +142,23 @@ def test_tickets_with_a_corrupt_cache_is_one_line_error(env: Path) -> None:
 
 def test_get_prints_the_verified_body(env: Path, alice_key_file: Path) -> None:
     login_alice(alice_key_file)
-    result = run("get", f"{SERVICE_URL}/whoami", "--service", "api@EXAMPLE.TEST", "-v")
+    result = run("get", f"{SERVICE_URL}/whoami", "--service", "api@EXAMPLE.TEST", "-v", "-H", "X-Request-Id: cli-1")
     assert result.exit_code == 0
     assert result.stdout == '{"principal": "alice@EXAMPLE.TEST"}'
-    assert result.stderr.strip() == "HTTP 200 OK"
+    assert result.stderr.splitlines() == ["HTTP 200 OK", "request id cli-1"]
+
+
+def test_get_names_the_request_id_when_the_service_answers_an_error(env: Path, alice_key_file: Path) -> None:
+    login_alice(alice_key_file)
+    result = run("get", f"{SERVICE_URL}/nowhere", "--service", "api", "-H", "X-Request-Id: quote-me")
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("the service answered HTTP 404 Not Found (request id quote-me)")
+
+
+def test_get_refuses_a_malformed_request_id_in_one_line(env: Path, alice_key_file: Path) -> None:
+    login_alice(alice_key_file)
+    result = run("get", f"{SERVICE_URL}/whoami", "--service", "api", "-H", "X-Request-Id: two words")
+    assert result.exit_code == 1 and "X-Request-Id must be 1-64 characters" in result.output
 
 
 def test_get_posts_data_with_headers(env: Path, alice_key_file: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import responses
 
 from client_sdk import Client
-from tally_protocol.errors import ReplayCacheRecovering, StoreUnavailable
+from tally_protocol.errors import LockedOut, RateLimited, ReplayCacheRecovering, StoreUnavailable
 from tally_protocol.verify import VerifyPolicy
 from tally_runtime.replay_cache import InMemoryReplayCache
 from tests.client_sdk.realm import KDC_URL, SERVICE_URL, FakeClock, Realm, httpx_transport
@@ -113,3 +113,37 @@ def test_async_httpx_plugin_waits_out_a_recovering_service(client: Client, realm
 
     assert asyncio.run(main()).status_code == 200
     assert slept == [SKEW]
+
+
+# -- 429 RATE_LIMITED: the same rule as a 503 (LOCKED_OUT, also 429, is never waited out)
+
+
+def test_kdc_rate_limit_with_a_short_retry_after_is_waited_out_with_the_same_request_id(
+        client: Client, realm: Realm, slept: list[float]) -> None:
+    realm.kdc_refusals.append(RateLimited(retry_after=3, limit="as_principal"))
+    client.login()
+    assert slept == [3]
+    assert [path for path, _ in realm.request_ids] == ["/v1/as", "/v1/as"]
+    assert len({request_id for _, request_id in realm.request_ids}) == 1
+
+
+def test_kdc_rate_limit_longer_than_the_bound_is_raised(client: Client, realm: Realm, slept: list[float]) -> None:
+    realm.kdc_refusals.append(RateLimited(retry_after=60))
+    with pytest.raises(RateLimited) as caught:
+        client.login()
+    assert (caught.value.data["retry_after"], slept) == (60, [])
+
+
+def test_a_locked_out_principal_is_not_retried(client: Client, realm: Realm, slept: list[float]) -> None:
+    realm.kdc_refusals.append(LockedOut(retry_after=1))
+    with pytest.raises(LockedOut):
+        client.login()
+    assert (slept, realm.calls["as"]) == ([], 0)
+
+
+def test_a_rate_limited_service_request_is_retried_once(client: Client, realm: Realm, slept: list[float]) -> None:
+    client.service_ticket("api")
+    realm.service_refusals += [RateLimited(retry_after=1), RateLimited(retry_after=1)]
+    with pytest.raises(RateLimited):
+        client.get(f"{SERVICE_URL}/whoami")
+    assert slept == [1] and realm.calls["service"] == 2
