@@ -121,3 +121,36 @@ def test_password_principal_logs_in_and_a_wrong_password_is_refused(deployment: 
     wrong = d.tally("login", "bob", "--password", "--kdc", d.kdc_url, input="wrong horse\n", check=False)
     assert wrong.returncode != 0 and "PREAUTH_FAILED" in wrong.stderr
     d.tally("logout")
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def _logged(d: Deployment, name: str, request_id: str, wanted: int, timeout: float = 5.0) -> list[dict[str, object]]:
+    """The JSON lines of ``name``'s log naming ``request_id``, once ``wanted`` of tallystick's own are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [e for e in _json_lines(d.log(name)) if e.get("request_id") == request_id]
+        if sum(str(e.get("logger")).startswith("tally.") for e in lines) >= wanted or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_one_request_id_runs_from_the_client_through_the_kdc_to_the_service(deployment: Deployment) -> None:
+    d = deployment
+    request_id = f"e2e-{os.urandom(8).hex()}"
+    client = _client(d)  # no TGT yet: the request needs an AS and a TGS exchange first
+    response = client.get(f"{d.api_url}/whoami", service="api", headers={"X-Request-Id": request_id})
+    assert response.request.headers["X-Request-Id"] == response.headers["X-Request-Id"] == request_id
+    kdc = [e for e in _logged(d, "kdc", request_id, 2) if e["logger"] == "tally.audit"]
+    assert [e["event"] for e in kdc] == ["as.issue", "tgs.issue"]
+    api = [e for e in _logged(d, "api", request_id, 1) if e["logger"] == "tally.service"]
+    assert [(e["msg"], e["client"]) for e in api] == [("request authenticated", f"alice@{REALM}")]
+
+
+def test_an_oversized_chunked_body_is_refused_by_the_running_kdc(deployment: Deployment) -> None:
+    chunks = (b"A" * 16384 for _ in range(8))  # 128 KiB, no Content-Length: Transfer-Encoding chunked
+    r = requests.post(f"{deployment.kdc_url}/v1/as", data=chunks, timeout=10)
+    assert (r.status_code, r.json()["error"], r.json()["request_id"]) == (413, "REQUEST_TOO_LARGE",
+                                                                          r.headers["X-Request-Id"])
