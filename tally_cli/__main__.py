@@ -1,3 +1,3 @@
-from tally_cli.main import cli
+from tally_cli.entry import main
 
-cli(prog_name="tally")
+main()

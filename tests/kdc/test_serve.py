@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import signal
 import subprocess
@@ -15,10 +17,12 @@ import pytest
 import redis
 import requests
 from click.testing import CliRunner
+from gunicorn.app.base import Application
 
 from client_sdk.flow import finish_as_exchange, start_as_exchange
 from kdc.cli import admin_group, kdc_group
-from kdc.serve import gunicorn_options
+from kdc.serve import WORKER_CLASS, gunicorn_options, server_settings
+from kdc.server_log import access_fields
 from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.errors import ConfigurationError
 from tally_protocol.keys import Key
@@ -102,7 +106,37 @@ def test_kdc_serve_refuses_to_run_on_the_embedded_store(monkeypatch: pytest.Monk
 def test_gunicorn_options_load_the_app_in_workers_and_bracket_ipv6() -> None:
     options = gunicorn_options(host="::1", port=8750, workers=3, threads=1)
     assert options["preload_app"] is False and options["bind"] == ["[::1]:8750"]
-    assert options["worker_class"] == "sync" and options["workers"] == 3
+    assert options["worker_class"] == WORKER_CLASS and options["workers"] == 3
     assert options["control_socket_disable"] is True  # a KDC and a service on one host must not share it
     with pytest.raises(ConfigurationError):
         gunicorn_options(host="127.0.0.1", port=0)
+
+
+class _ConfigFileApp(Application):  # type: ignore[misc]
+    """gunicorn reading deploy/gunicorn.conf.py exactly as `gunicorn -c` does."""
+
+    def load_config(self) -> None:
+        self.load_config_from_file(str(ROOT / "deploy" / "gunicorn.conf.py"))
+
+    def load(self) -> None:
+        return None
+
+
+def test_deploy_gunicorn_conf_sets_what_tally_serve_sets() -> None:
+    from kdc.serve import _FactoryApplication
+
+    from_file = _ConfigFileApp().cfg
+    from_tally = _FactoryApplication(lambda: None, gunicorn_options(host="127.0.0.1", port=8750)).cfg
+    for name in server_settings():
+        if name in from_tally.settings:
+            assert from_file.settings[name].get() == from_tally.settings[name].get(), name
+
+
+def test_an_access_line_carries_the_request_but_never_its_query_string() -> None:
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/enroll", "QUERY_STRING": "token=s3cret",
+               "REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "tally-sdk"}
+    fields = access_fields("201 CREATED", environ, datetime.timedelta(milliseconds=12.5), 42,
+                           [("Content-Type", "application/json"), ("X-Request-Id", "abc123")])
+    assert fields == {"method": "GET", "path": "/v1/enroll", "status": 201, "bytes": 42, "duration_ms": 12.5,
+                      "remote": "127.0.0.1", "user_agent": "tally-sdk", "request_id": "abc123"}
+    assert "s3cret" not in json.dumps(fields)
