@@ -60,7 +60,7 @@ def init(ctx: click.Context, realm: str | None, master_key_file: Path | None) ->
 @click.option("--port", default=8750, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One JSON line per request.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Serve the KDC under gunicorn (TALLY_REDIS_URL, TALLY_REALM, TALLY_MASTER_KEY_FILE).
 
