@@ -61,7 +61,7 @@ def test_reused_token_fails_and_is_audited_as_possible_interception(deployment: 
     d.tally("enroll", token, "--kdc", d.kdc_url, "--key-out", "frank.key")
     again = d.tally("enroll", token, "--kdc", d.kdc_url, "--key-out", "frank-again.key", check=False)
     assert again.returncode == 1
-    assert again.stderr.strip().splitlines()[-1].endswith("(ENROLLMENT_INVALID)")
+    assert re.search(r"\(ENROLLMENT_INVALID\) \[request id [0-9a-f]{32}\]$", again.stderr.strip().splitlines()[-1])
     assert not (d.workdir / "frank-again.key").exists()
     flagged = [e for e in _audit(d, "enrollment.redeem") if e["outcome"] == "possible_interception"]
     assert [e["principal"] for e in flagged] == [f"frank@{REALM}"]
@@ -83,7 +83,7 @@ def test_wrong_codes_exhaust_the_pairing(deployment: Deployment) -> None:
     for guess in (wrong, wrong, code):  # the right code comes after the attempts are spent
         result = d.tally("pair", "erin", "--code", guess, "--kdc", d.kdc_url, "--key-out", "erin.key", check=False)
         assert result.returncode == 1
-        assert result.stderr.strip().splitlines()[-1].endswith("(PAIRING_FAILED)")
+        assert re.search(r"\(PAIRING_FAILED\) \[request id [0-9a-f]{32}\]$", result.stderr.strip().splitlines()[-1])
     assert not (d.workdir / "erin.key").exists()
     assert [e["principal"] for e in _audit(d, "pairing.close") if e["outcome"] == "exhausted"] == [f"erin@{REALM}"]
     log = _kdc_log(d)
