@@ -78,7 +78,8 @@ class EnrollmentTokens(OnboardingStore):
 
 
     def _key(self, token_id: bytes) -> str:
-        return f"tally:{{{self.realm}}}:enroll:{token_id.hex()}"
+        # One key per token, no hash tag: every operation is on one key, so tokens spread over the slots.
+        return f"tally:{self.realm}:enroll:{token_id.hex()}"
 
     def create(self, principal: Principal, ttl_s: int = DEFAULT_TTL_S) -> str:
         """A new single-use token for ``principal``, valid ``ttl_s`` seconds; shown to the caller only."""
@@ -107,7 +108,10 @@ class EnrollmentTokens(OnboardingStore):
         prefix = self._key(b"")
         with store_errors():
             keys = [stored_bytes(k) or b"" for k in self._redis.scan_iter(match=prefix + "*", count=500)]
-            values = [stored_bytes(v) for v in self._redis.mget(keys)] if keys else []
+            pipe = self._redis.pipeline(transaction=False)  # GETs, grouped per node on a Cluster (MGET is one slot)
+            for key in keys:
+                pipe.get(key)
+            values = [stored_bytes(v) for v in pipe.execute()] if keys else []
         for key, stored in zip(keys, values, strict=True):
             if stored is None or stored.startswith((USED, EXPIRED, REVOKED)):
                 continue
@@ -129,7 +133,7 @@ class EnrollmentTokens(OnboardingStore):
             return False
         key = self._key(token_id)
         pipe: Any
-        with store_errors(), self._redis.pipeline() as pipe:
+        with store_errors(), self._redis.pipeline(transaction=True) as pipe:  # WATCH needs it on a Cluster
             try:
                 pipe.watch(key)
                 stored = stored_bytes(pipe.get(key))

@@ -87,14 +87,20 @@ class Pairings(OnboardingStore):
 
     # -- keys ---------------------------------------------------------------
 
+    # The record and its attempts counter are written and deleted together: one hash tag per principal
+    # keeps them in one Redis Cluster slot while pairings of different principals spread over the slots.
     def _record_key(self, p: Principal) -> str:
-        return f"tally:{{{self.realm}}}:pair:{p.name}"
+        return f"{self._pairing_prefix}{p.name}}}"
 
     def _left_key(self, p: Principal) -> str:
-        return self._record_key(p) + ":left"  # ':' never appears in a name, so no other record has this key
+        return self._record_key(p) + ":left"
+
+    @property
+    def _pairing_prefix(self) -> str:
+        return f"tally:pair:{{{self.realm}:"
 
     def _session_key(self, pairing_id: bytes) -> str:
-        return f"tally:{{{self.realm}}}:pairsess:{pairing_id.hex()}"
+        return f"tally:pairsess:{self.realm}:{pairing_id.hex()}"  # one key per run, no tag
 
     # -- admin side -----------------------------------------------------------
 
@@ -129,15 +135,15 @@ class Pairings(OnboardingStore):
 
     def outstanding(self) -> list[OpenPairing]:
         """Open, unexpired pairings of the realm, soonest expiry first (a SCAN: for admin pages)."""
-        prefix = f"tally:{{{self.realm}}}:pair:"
+        prefix = self._pairing_prefix
         with store_errors():
             keys = [stored_bytes(k) or b"" for k in self._redis.scan_iter(match=prefix + "*", count=500)]
         found: list[OpenPairing] = []
         for key in keys:
-            name = key.decode("ascii")[len(prefix):]
-            if name.endswith(":left"):
+            rest = key.decode("ascii")[len(prefix):]  # "<name>}" or "<name>}:left" (no name holds a brace)
+            if not rest.endswith("}"):
                 continue
-            p = Principal(name, self.realm)
+            p = Principal(rest[:-1], self.realm)
             record = self._live_record(p)
             with store_errors():
                 left = stored_bytes(self._redis.get(self._left_key(p)))
@@ -237,7 +243,7 @@ class Pairings(OnboardingStore):
         """Delete the pairing if it is still the open one of ``generation``; False if it changed or closed."""
         record_key = self._record_key(p)
         pipe: Any
-        with store_errors(), self._redis.pipeline() as pipe:
+        with store_errors(), self._redis.pipeline(transaction=True) as pipe:  # WATCH needs it on a Cluster
             try:
                 pipe.watch(record_key)
                 record = self._live_record(p)

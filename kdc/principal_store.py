@@ -1,7 +1,14 @@
 """The principal store in Redis: layout, transactions, reading, and the master key.
 
-Key layout, every key hash-tagged by realm so the multi-key transactions
-stay within one Redis Cluster slot:
+Key layout, every key hash-tagged by realm (``{REALM}``) so the multi-key
+transactions stay within one Redis Cluster slot.  A realm-wide tag is the
+price of two guarantees: every write WATCHes the meta hash with the record
+(a master key rotation cannot miss it, below), and creating or deleting a
+principal changes the record and the name index in one MULTI.  The whole
+database therefore lives on one Cluster master; its records are small and
+read a few times per AS/TGS exchange, well within one node.  Everything
+else (replay cache, lockout, rate limits, revocation, policies, audit,
+admin and onboarding records) has its own tags, so it lands elsewhere:
 
 * ``tally:{REALM}:meta``    hash: realm creation time, the master key version
   writers wrap under (``master_kvno``), when it was announced

@@ -15,12 +15,15 @@ realm's longest ticket life:
   Revoking a TGT's id stops it buying service tickets and renewals; service
   tickets it already bought have their own ids.
 
-Key layout (hash-tagged by realm, so a transaction stays in one cluster slot):
+Key layout, one hash tag for the list (``{REALM:rev}``): a snapshot reads the
+counter and both entries in one MULTI, and a write bumps the counter with its
+entry, so the three keys must share a Redis Cluster slot.  The tag is the
+list's own, not the principal database's, so the two land on different slots:
 
-* ``tally:{REALM}:rev:p``  hash ``principal -> revoked-before`` (epoch seconds)
-* ``tally:{REALM}:rev:t``  sorted set ``ticket id (hex) -> until``, pruned by
+* ``tally:{REALM:rev}:p``  hash ``principal -> revoked-before`` (epoch seconds)
+* ``tally:{REALM:rev}:t``  sorted set ``ticket id (hex) -> until``, pruned by
   score on every write and expiring as a whole (EXPIRE) after its last entry
-* ``tally:{REALM}:rev:v``  a counter bumped by every change
+* ``tally:{REALM:rev}:v``  a counter bumped by every change
 
 Reading: ``is_revoked`` keeps the whole (small) list in process memory.  It
 reads the counter at most once per ``cache_s`` (1 s for relying services)
@@ -87,7 +90,7 @@ class RevocationList:
             raise InvalidRequest("cache_s must be >= 0 and longest_ticket_s >= 1")
         self._cache_s = cache_s
         self._longest_ticket_s = longest_ticket_s
-        prefix = f"tally:{{{self.realm}}}:rev"
+        prefix = f"tally:{{{self.realm}:rev}}"
         self._principals_key = f"{prefix}:p"
         self._tickets_key = f"{prefix}:t"
         self._version_key = f"{prefix}:v"

@@ -13,9 +13,13 @@ Rules this module keeps:
 * roles are granted to *subjects*: an account (``alice``: no ``@``) or a
   principal of the realm (``alice@REALM``), so the two never collide.
 
-Key layout (hash-tagged by realm): ``tally:{REALM}:admin:acct:<name>`` one
-hash per account, ``tally:{REALM}:admin:accts`` sorted set of names,
-``tally:{REALM}:admin:principal-roles`` hash ``principal -> JSON list``.
+Key layout, one hash tag for the realm's admin data (``{REALM:admin}``):
+creating or deleting an account updates its hash and the name index in one
+MULTI, so both must share a Redis Cluster slot (admin data is small and
+rarely written; the tag keeps it off the principal database's slot):
+``tally:{REALM:admin}:acct:<name>`` one hash per account,
+``tally:{REALM:admin}:accts`` sorted set of names,
+``tally:{REALM:admin}:principal-roles`` hash ``principal -> JSON list``.
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class AdminAccounts:
         self._rng = rng
         self._password_params = password_params
         self.throttle = throttle if throttle is not None else LoginThrottle(redis_client, realm, clock=clock, rng=rng)
-        prefix = f"tally:{{{realm}}}:admin"
+        prefix = f"tally:{{{realm}:admin}}"
         self._account_prefix = f"{prefix}:acct:"
         self._index = f"{prefix}:accts"
         self._principal_roles = f"{prefix}:principal-roles"

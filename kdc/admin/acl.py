@@ -13,7 +13,7 @@ Rules this module keeps (MIT's kadm5.acl is the model):
   hold themselves, so ``manage-admins`` cannot be turned into ``extract-keys``;
 * unknown role names grant nothing (a deleted custom role simply stops working).
 
-Built-in roles live in code; custom roles in Redis (``tally:{REALM}:admin:roles``,
+Built-in roles live in code; custom roles in Redis (``tally:{REALM:admin}:roles``,
 a hash ``name -> JSON list``), defined by holders of ``manage-admins``.
 """
 
@@ -138,7 +138,7 @@ class RoleStore:
 
     def __init__(self, redis_client: redis.Redis, realm: str) -> None:
         self._redis = redis_client
-        self._key = f"tally:{{{realm}}}:admin:roles"
+        self._key = f"tally:{{{realm}:admin}}:roles"
 
     @staticmethod
     def _decode(name: str, raw: Any) -> Role:

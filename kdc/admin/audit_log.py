@@ -2,7 +2,7 @@
 
 Rules this module keeps:
 
-* one stream per realm, ``tally:{REALM}:audit``, trimmed with ``XADD MAXLEN ~``
+* one stream per realm, ``tally:{REALM:audit}``, trimmed with ``XADD MAXLEN ~``
   (approximate trimming costs O(1) amortised; the log keeps at least ``maxlen``
   events, a little more between trims);
 * entry ids come from the injected clock (``<ms>-*``), so time-range queries
@@ -125,7 +125,7 @@ class AuditLog:
         self._redis = redis_client
         self._clock = clock
         self._maxlen = maxlen
-        self.key = f"tally:{{{realm}}}:audit"
+        self.key = f"tally:{{{realm}:audit}}"
 
     def append(self, entry: Mapping[str, Any]) -> str:
         """Store one event; its id.  ``StoreUnavailable`` if it could not be stored."""

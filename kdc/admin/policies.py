@@ -5,7 +5,7 @@ default, else the app's configuration (``TALLY_TGT_LIFETIME_S`` ...).  A
 service ticket lives at most the shorter of the client's and the service's
 service-ticket lifetime (and never beyond its TGT: ``exchange.py``).
 
-Storage: one hash per realm, ``tally:{REALM}:policy``, field ``@default`` for
+Storage: one hash per realm, ``tally:{REALM:policy}``, field ``@default`` for
 the realm default and the principal's name for an override (names never
 start with ``@``), each a JSON object of the fields it sets.  The KDC's hot
 path costs one HMGET per exchange, whether or not any override exists: the
@@ -138,7 +138,7 @@ class PolicyStore:
         self.realm = realm
         self.base = base
         self._redis = redis_client
-        self.key = f"tally:{{{realm}}}:policy"
+        self.key = f"tally:{{{realm}:policy}}"  # read by every AS/TGS: a slot of its own
 
     def _field(self, principal: Principal) -> str:
         if principal.realm != self.realm:

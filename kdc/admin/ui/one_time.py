@@ -58,7 +58,7 @@ class OneTimeSecrets:
     def __init__(self, redis_client: redis.Redis, realm: str, *, ttl_s: int = DEFAULT_TTL_S,
                  clock: Callable[[], float] = time.time, rng: Random = os.urandom) -> None:
         self._redis = redis_client
-        self._prefix = f"tally:{{{realm}}}:admin-ui:once:"
+        self._prefix = f"tally:admin-ui:{realm}:once:"  # one key per slot, no hash tag: spread over the slots
         self._ttl_s = ttl_s
         self._clock = clock
         self._rng = rng

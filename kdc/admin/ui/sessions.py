@@ -45,7 +45,7 @@ class UiSessions:
     def __init__(self, redis_client: redis.Redis, realm: str, *, idle_s: int, lifetime_s: int,
                  clock: Callable[[], float] = time.time, rng: Random = os.urandom) -> None:
         self._redis = redis_client
-        self._prefix = f"tally:{{{realm}}}:admin-ui:session:"
+        self._prefix = f"tally:admin-ui:{realm}:session:"  # one key per session, no hash tag: spread over the slots
         self._idle_s = idle_s
         self._lifetime_s = lifetime_s
         self._clock = clock

@@ -32,7 +32,7 @@ def test_created_account_logs_in_with_its_password(accounts: AdminAccounts, cloc
 def test_the_store_holds_an_argon2id_hash_with_its_parameters_never_the_password(
         accounts: AdminAccounts, fake_redis: redis.Redis) -> None:
     accounts.create("alice", PASSWORD, [])
-    stored = {k.decode(): v.decode() for k, v in fake_redis.hgetall(f"tally:{{{REALM}}}:admin:acct:alice").items()}
+    stored = {k.decode(): v.decode() for k, v in fake_redis.hgetall(f"tally:{{{REALM}:admin}}:acct:alice").items()}
     assert PASSWORD not in json.dumps(stored)
     assert json.loads(stored["kdf"])["kdf"] == "argon2id" and len(json.loads(stored["kdf"])["salt"]) >= 16
 
@@ -41,7 +41,7 @@ def test_two_accounts_with_one_password_get_different_hashes(accounts: AdminAcco
                                                              fake_redis: redis.Redis) -> None:
     accounts.create("alice", PASSWORD, [])
     accounts.create("bob", PASSWORD, [])
-    hashes = {fake_redis.hget(f"tally:{{{REALM}}}:admin:acct:{n}", "pw") for n in ("alice", "bob")}
+    hashes = {fake_redis.hget(f"tally:{{{REALM}:admin}}:acct:{n}", "pw") for n in ("alice", "bob")}
     assert len(hashes) == 2
 
 

@@ -69,7 +69,7 @@ def test_ended_ticket_ids_are_pruned_so_the_list_stays_bounded(any_redis: redis.
         admin.revoke_ticket(os.urandom(16), int(clock.now) + 10)
     clock.advance(10)
     admin.revoke_ticket(TICKET, int(clock.now) + 10)
-    key = f"tally:{{{REALM}}}:rev:t"
+    key = f"tally:{{{REALM}:rev}}:t"
     assert any_redis.zcard(key) == 1
     assert 0 < any_redis.ttl(key)
 
@@ -80,7 +80,7 @@ def test_old_principal_entries_are_dropped_after_the_longest_ticket_life(any_red
     admin.revoke_principal(ALICE)
     clock.advance(1002)
     admin.revoke_principal(BOB)
-    assert any_redis.hkeys(f"tally:{{{REALM}}}:rev:p") == [str(BOB).encode()]
+    assert any_redis.hkeys(f"tally:{{{REALM}:rev}}:p") == [str(BOB).encode()]
 
 
 def test_a_service_sees_a_revocation_within_its_cache_time(any_redis: redis.Redis, clock: FixedClock) -> None:
