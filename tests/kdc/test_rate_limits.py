@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,13 +36,14 @@ def realm(real_redis: redis.Redis, master_key: MasterKey, clock: FixedClock, tmp
 
 
 @pytest.fixture
-def replica(realm: Realm, redis_server: RedisProcess, master_key: MasterKey, tmp_path: Any) -> FlaskClient:
+def replica(realm: Realm, redis_server: RedisProcess, master_key: MasterKey, tmp_path: Any) -> Iterator[FlaskClient]:
     """A second KDC app on the same realm and redis-server, with its own connection."""
     store = redis.Redis.from_url(redis_server.url)
     app = create_app({"TESTING": True, "TALLY_RATE_LIMIT_REQUESTS": 10_000, "TALLY_PASSWORD_PARAMS": cheap_params,
                       **LIMITS}, settings=settings_for(tmp_path), redis_client=store, master_key=master_key,
                      clock=realm.clock)
-    return app.test_client()
+    yield app.test_client()
+    store.close()
 
 
 def alice_as(realm: Realm, http: FlaskClient | None = None, material: bytes = WRONG) -> Any:
