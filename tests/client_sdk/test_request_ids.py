@@ -98,3 +98,9 @@ def test_an_answer_that_is_no_tallystick_error_names_the_request_id(mocked: resp
     mocked.replace(responses.POST, f"{KDC_URL}/v1/tgs", status=502, body=b"<html>bad gateway</html>")
     with request_id_scope("proxy-trouble"), pytest.raises(KdcUnreachable, match="request id proxy-trouble"):
         KdcClient(KDC_URL).tgs_exchange(b"x")
+
+
+def test_a_service_calling_on_through_the_sdk_passes_its_requests_id_on(client: Client, realm: Realm) -> None:
+    with request_id_scope("incoming-7"):  # what RequestIdMiddleware binds while a service handles a request
+        client.get(f"{SERVICE_URL}/whoami")
+    assert ids(realm) == ["incoming-7"] * 3

@@ -21,6 +21,7 @@ from werkzeug.test import Client, TestResponse
 from client_sdk.flow import Credential
 from relying_service.demo_app import create_demo_app
 from relying_service.middleware import TicketAuthMiddleware
+from tally_protocol.errors import ConfigurationError
 from tally_protocol.messages.ap_req import MAX_HEADER
 from tally_runtime.settings import Settings
 from tests.relying_service.memory_realm import HOST, MakeVerifier, MemoryRealm
@@ -124,3 +125,10 @@ def test_the_body_limit_comes_from_settings(make_verifier: MakeVerifier, realm: 
     r = post_echo(app.test_client(), realm, cred, b"x" * 2049)
     assert (r.status_code, r.get_json()["limit"]) == (413, 2048)
     assert post_echo(app.test_client(), realm, cred, b"x" * 2048).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["lots", 0, -5, True, 1.5])
+def test_a_body_limit_that_is_no_positive_whole_number_is_a_configuration_error(make_verifier: MakeVerifier,
+                                                                               value: object) -> None:
+    with pytest.raises(ConfigurationError, match="TALLY_MAX_BODY_BYTES"):
+        create_demo_app(verifier=make_verifier(), test_config={"TALLY_MAX_BODY_BYTES": value})
