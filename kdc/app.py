@@ -131,7 +131,7 @@ def create_app(
                        key_policy=key_policy),
         lockout=Lockout(store, realm, lockout_policy, clock, rng),
         rate_limiter=RateLimits(store, rate_policy, principal_rate_policy, clock),
-        replay_cache=RedisReplayCache(store, clock=clock),
+        replay_cache=RedisReplayCache(store, clock=clock, durability=settings.redis.durability),
         ticket_policy=ticket_policy,
         verify_policy=verify_policy,
         clock=clock,

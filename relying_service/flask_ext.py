@@ -181,7 +181,7 @@ class TicketAuth:
             store = connect(redis_settings)
             if redis_settings.embedded:
                 _log.warning(EMBEDDED_NOTICE)
-            cache = RedisReplayCache(store, clock=self._clock)
+            cache = RedisReplayCache(store, clock=self._clock, durability=redis_settings.durability)
         try:
             max_skew = int(app.config["TALLY_MAX_SKEW"])
         except (TypeError, ValueError):

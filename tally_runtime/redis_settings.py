@@ -185,6 +185,18 @@ def format_url(parsed: RedisUrl, *, with_password: bool = True) -> str:
 
 
 @dataclass(frozen=True)
+class Durability:
+    """How many replicas must hold a replay claim before it counts (``WAIT``), and how long to wait for them.
+
+    docs/protocol.md §9.5.1: replication is asynchronous, so a claim only the
+    master held is lost when a replica that missed it is promoted.
+    """
+
+    min_replicas: int = 0
+    replica_ack_timeout_ms: int = 500
+
+
+@dataclass(frozen=True)
 class RedisSettings:
     """The checked TALLY_REDIS_* settings; ``url`` None means the embedded in-process store (fakeredis)."""
 
@@ -214,6 +226,10 @@ class RedisSettings:
     @property
     def topology(self) -> Topology:
         return Topology.STANDALONE if self.target is None else self.target.topology
+
+    @property
+    def durability(self) -> Durability:
+        return Durability(self.min_replicas, self.replica_ack_timeout_ms)
 
     @property
     def redacted_url(self) -> str:

@@ -149,6 +149,73 @@ def ping(client: redis.Redis) -> bool:
         return False
 
 
+def round_trip(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` in one write on one connection and read every reply (raw: no response callbacks).
+
+    For what redis-py's pipelines cannot express, such as ``WAIT`` right
+    after ``EXEC`` on the connection that wrote (WAIT counts that connection's
+    writes).  On a Cluster the connection is to the master of ``route_key``'s
+    slot.  An error reply is raised after every reply has been read.  When
+    the write itself fails (a pooled connection Redis closed), or a Cluster
+    answers MOVED/ASK (the queued commands were refused, EXECABORT), the slot
+    map is read again and the commands sent once more; a failure while
+    reading is not retried, since the commands may have run.
+    """
+    try:
+        return _send_and_read(client, route_key, commands, may_resend=True)
+    except _SendAgain:
+        _refresh_slots(client)
+        return _send_and_read(client, route_key, commands, may_resend=False)
+
+
+class _SendAgain(Exception):
+    """Nothing ran (the write failed, or a Cluster node refused the slot): read the slot map and resend."""
+
+
+def _send_and_read(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, ...]], *,
+                   may_resend: bool) -> list[Any]:
+    pool = _pool_for(client, route_key)
+    conn = pool.get_connection()
+    try:
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+        except redis.exceptions.ConnectionError:
+            conn.disconnect()
+            if may_resend:
+                raise _SendAgain() from None
+            raise
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.exceptions.ResponseError as e:  # the other replies must still be read off the socket
+                replies.append(e)
+    except BaseException:
+        conn.disconnect()  # unread replies would be taken for the next command's
+        raise
+    finally:
+        pool.release(conn)
+    errors = [r for r in replies if isinstance(r, Exception)]
+    if may_resend and any(isinstance(e, redis.exceptions.AskError) for e in errors):  # MovedError is an AskError
+        raise _SendAgain()
+    if errors:
+        raise errors[0]
+    return replies
+
+
+def _pool_for(client: redis.Redis, route_key: bytes) -> Any:
+    if not is_cluster(client):
+        return client.connection_pool
+    cluster = cast(RedisCluster, client)
+    node = cluster.get_node_from_key(route_key)  # type: ignore[no-untyped-call]
+    return cluster.get_redis_connection(node).connection_pool
+
+
+def _refresh_slots(client: redis.Redis) -> None:
+    if is_cluster(client):
+        cast(RedisCluster, client).nodes_manager.initialize()
+
+
 #: Optimistic transactions retried this often before answering 503.
 TX_RETRIES = 16
 

@@ -11,6 +11,13 @@ a flush, a restart without persistence or a failover that missed writes shows
 as a missing marker: it is re-created with birth = now and authenticators
 dated before birth + skew are refused with ``ReplayCacheRecovering``.  The
 in-process cache is born with its process: a new process forgot everything.
+
+Durability (docs/protocol.md §9.5.1): replication is asynchronous, and a
+failover to a replica that missed a claim loses it while the markers, written
+long before, survive.  So with ``Durability.min_replicas`` > 0 the claim's
+MULTI/EXEC is followed, in the same write on the same connection (to the
+master of the key's slot on a Cluster), by ``WAIT min_replicas timeout``; a
+claim fewer replicas acknowledged is ``StoreUnavailable`` (fail closed).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import redis
 from tally_protocol.errors import StoreUnavailable
 from tally_protocol.replay import REPLAY_KEY_SIZE, refuse_before_recovered
 
-from .redis_store import store_errors
+from .redis_settings import Durability
+from .redis_store import round_trip, store_errors
 
 #: Short prefix: the key is the prefix, a hash tag and 16 raw hash bytes, so
 #: memory per entry stays small and keys hash uniformly over cluster slots.
@@ -36,6 +44,8 @@ MARKER = b"birth"
 #: first byte), so one MULTI touches one slot: Redis Cluster safe.  256 tags
 #: spread over a cluster's masters; a shard that loses writes loses its markers too.
 SHARDS = 256
+#: No replica asked for: a single server, or an operator who chose availability (§9.5.1).
+NOT_REPLICATED = Durability()
 
 
 def shard_tag(key: bytes) -> bytes:
@@ -44,10 +54,11 @@ def shard_tag(key: bytes) -> bytes:
 
 class RedisReplayCache:
     def __init__(self, client: redis.Redis, prefix: bytes = PREFIX,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, durability: Durability = NOT_REPLICATED) -> None:
         self._client = client
         self._prefix = prefix
         self._clock = clock
+        self._durability = durability
 
     def entry_key(self, key: bytes) -> bytes:
         return self._prefix + shard_tag(key) + key
@@ -59,13 +70,24 @@ class RedisReplayCache:
         if len(key) != REPLAY_KEY_SIZE or ttl_ms <= 0:
             raise ValueError("replay key must be 16 bytes and ttl positive")
         now = self._clock()
-        marker = self.marker_key(key)
+        marker, entry = self.marker_key(key), self.entry_key(key)
+        wait = self._durability.min_replicas
+        commands: list[tuple[object, ...]] = [
+            ("MULTI",),
+            ("SET", marker, str(math.ceil(now)).encode(), "NX"),  # re-born after a loss, else untouched
+            ("GET", marker),
+            ("SET", entry, b"1", "NX", "PX", ttl_ms),
+            ("EXEC",),
+        ]
+        if wait:
+            commands.append(("WAIT", wait, self._durability.replica_ack_timeout_ms))
         with store_errors():
-            pipe = self._client.pipeline(transaction=True)
-            pipe.set(marker, str(math.ceil(now)).encode(), nx=True)  # re-born after a loss, else untouched
-            pipe.get(marker)
-            pipe.set(self.entry_key(key), b"1", nx=True, px=ttl_ms)
-            reborn, raw_birth, claimed = pipe.execute()
+            replies = round_trip(self._client, entry, commands)
+        reborn, raw_birth, claimed = replies[4]
+        if wait and replies[5] < wait:
+            # Accepting now would let a failover to a replica without this claim accept the
+            # authenticator again.  The entry stays on the master: this one is refused either way.
+            raise StoreUnavailable(f"the replay claim reached {replies[5]} of the {wait} replicas it needs")
         try:
             birth = float(raw_birth)
         except (TypeError, ValueError):  # someone wrote the marker by hand: we cannot tell, so fail closed

@@ -8,6 +8,7 @@ targets: they allow one command timeout per attempt the client makes.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import time
@@ -18,11 +19,26 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from client_sdk.flow import make_ap_request
+from kdc.master_key import MasterKey
+from kdc.revocation import RevocationList
+from relying_service.verifier import Verifier
+from tally_protocol.binding import RequestBinding
 from tally_protocol.errors import StoreUnavailable
 from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import STORE_ERRORS, connect, is_cluster, is_embedded, store_errors, transact
+from tally_runtime.replay_cache import RedisReplayCache
+from tests.kdc.conftest import REALM, T0, FixedClock, make_realm
+from tests.kdc.wire import get_ticket, login
 from tests.support.redis_proc import RedisProcess, free_port
-from tests.support.redis_topologies import RedisCluster3x3, SentinelGroup, TlsAclRedis, make_certificates
+from tests.support.redis_topologies import (
+    RedisCluster3x3,
+    SentinelGroup,
+    ServerProcess,
+    TlsAclRedis,
+    make_certificates,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +282,118 @@ def test_a_paused_cluster_master_is_a_503_within_two_command_timeouts(cluster: R
         finally:
             master.execute_command("CLIENT", "UNPAUSE")
     assert cluster_client.set("paused-k", "3")
+
+
+# --- Durability: WAIT after every replay claim (docs/protocol.md §9.5.1) -----------------------------------
+
+def claim(cache: RedisReplayCache, key: bytes) -> bool:
+    return cache.claim(key, 60_000, ctime=int(time.time()), max_skew_s=300)
+
+
+def durable_cache(env: dict[str, str], **extra: str) -> tuple[RedisReplayCache, redis.Redis]:
+    redis_settings = settings(env, **extra)
+    client = connect(redis_settings)
+    cache = RedisReplayCache(client, durability=redis_settings.durability)
+    cache.seed(birth=0)  # a long-running store: no recovery window in the way
+    return cache, client
+
+
+def test_a_claim_that_no_replica_acknowledged_is_a_503(own_redis: RedisProcess) -> None:
+    cache, client = durable_cache({"TALLY_REDIS_URL": own_redis.url}, MIN_REPLICAS="1", REPLICA_ACK_TIMEOUT_MS="100")
+    with pytest.raises(StoreUnavailable, match="reached 0 of the 1 replicas"):
+        claim(cache, os.urandom(16))
+    client.close()
+
+
+def test_a_claim_is_accepted_once_a_replica_holds_it_and_refused_when_the_replica_is_gone(
+        own_redis: RedisProcess, tmp_path: Path) -> None:
+    replica = ServerProcess(tmp_path / "replica", free_port(), [f"replicaof 127.0.0.1 {own_redis.port}"])
+    replica.start()
+    try:
+        wait_until(lambda: redis.Redis(port=replica.port).info("replication")["master_link_status"] == "up", 10,
+                   "the replica did not sync")
+        cache, client = durable_cache({"TALLY_REDIS_URL": own_redis.url}, MIN_REPLICAS="1",
+                                      REPLICA_ACK_TIMEOUT_MS="200")
+        key = os.urandom(16)
+        assert claim(cache, key) is True
+        with replica.client() as on_replica:
+            assert on_replica.exists(cache.entry_key(key)) == 1  # WAIT returned: the replica has it
+        replica.kill()
+        with pytest.raises(StoreUnavailable):
+            claim(cache, os.urandom(16))
+        client.close()
+    finally:
+        replica.stop()
+
+
+def test_sentinel_claims_are_on_the_replica_when_accepted(sentinel_group: SentinelGroup) -> None:
+    cache, client = durable_cache(sentinel_group.env())  # min replicas defaults to 1 for Sentinel
+    key = os.urandom(16)
+    assert claim(cache, key) is True
+    with sentinel_group.replica().client() as replica:
+        assert replica.exists(cache.entry_key(key)) == 1
+    client.close()
+
+
+def test_cluster_claims_wait_on_the_master_of_their_slot(cluster: RedisCluster3x3) -> None:
+    cache, client = durable_cache(cluster.env())  # min replicas defaults to 1 for a Cluster
+    for _ in range(6):  # keys on several masters: each WAIT goes to the node that wrote
+        key = os.urandom(16)
+        assert claim(cache, key) is True
+        with cluster.replica_of(cluster.master_of_slot(key_slot(cache.entry_key(key)))).client() as replica:
+            replica.execute_command("READONLY")  # a cluster replica answers reads of its master's slots only so
+            assert replica.exists(cache.entry_key(key)) == 1
+    client.close()
+
+
+# --- The ACL rule docs/operations.md recommends is enough for the KDC and the services --------------------------
+
+def documented_acl(password: str) -> list[str]:
+    """The rule of the ``user tally on ...`` line in docs/operations.md, with ``password``."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+    line = next(ln for ln in docs.read_text().splitlines() if ln.startswith("user tally on "))
+    return [f">{password}" if word == ">CHANGE-ME" else word for word in line.split()[2:]]
+
+
+def run_the_flow_as(store: redis.Redis, redis_settings: RedisSettings, tmp_path: Path) -> None:
+    """Realm setup, AS + TGS over HTTP, the service's AP check with replay cache and revocation list."""
+    realm = make_realm(store, MasterKey.generate(), FixedClock(T0), tmp_path)
+    tgt = login(realm.http, realm.alice, realm.alice_keys.current.material, now=T0)
+    ticket = get_ticket(realm.http, tgt, realm.api, now=T0)
+    revocation = RevocationList(store, REALM, realm.clock)
+    verifier = Verifier(realm.api, realm.api_keys,
+                        RedisReplayCache(store, clock=realm.clock, durability=redis_settings.durability),
+                        revocation=revocation, clock=realm.clock)
+    binding = RequestBinding.for_http("GET", "api.example.test", "/whoami", b"")
+    header = make_ap_request(ticket, binding, now=T0, rng=os.urandom).authorization
+    assert verifier.verify(header, binding).client == realm.alice
+    revocation.revoke_principal(realm.alice)
+
+
+def test_the_documented_acl_serves_a_single_server(own_redis: RedisProcess, tmp_path: Path) -> None:
+    with redis.Redis.from_url(own_redis.url) as admin:
+        admin.execute_command("ACL", "SETUSER", "tally", *documented_acl("acl-pass"))
+        admin.execute_command("ACL", "SETUSER", "default", "off")
+    password_file = tmp_path / "redis.password"
+    password_file.write_text("acl-pass")
+    password_file.chmod(0o600)
+    redis_settings = settings({"TALLY_REDIS_URL": own_redis.url}, USERNAME="tally",
+                              PASSWORD_FILE=str(password_file))
+    store = connect(redis_settings)
+    run_the_flow_as(store, redis_settings, tmp_path)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        store.config_get("*")  # administrative commands stay out of reach
+    store.close()
+
+
+def test_the_documented_acl_serves_a_cluster(cluster: RedisCluster3x3, tmp_path: Path) -> None:
+    for node in cluster.nodes:  # ACL users are per node on a Cluster
+        with node.client() as admin:
+            admin.execute_command("ACL", "SETUSER", "tally", *documented_acl("acl-pass"))
+    password_file = tmp_path / "redis.password"
+    password_file.write_text("acl-pass")
+    password_file.chmod(0o600)
+    redis_settings = settings(cluster.env(), USERNAME="tally", PASSWORD_FILE=str(password_file))
+    store = connect(redis_settings)
+    run_the_flow_as(store, redis_settings, tmp_path)
+    store.close()

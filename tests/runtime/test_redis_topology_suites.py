@@ -34,12 +34,13 @@ from kdc.revocation import RevocationList
 from relying_service.verifier import Verifier
 from tally_protocol.binding import RequestBinding
 from tally_protocol.errors import ReplayDetected
-from tally_runtime.redis_settings import RedisSettings
+from tally_protocol.replay import ReplayCache
+from tally_runtime.redis_settings import Durability, RedisSettings
 from tally_runtime.redis_store import connect
 from tally_runtime.replay_cache import RedisReplayCache
 from tests.kdc.conftest import REALM, T0, Realm
 from tests.kdc.wire import get_ticket, login
-from tests.runtime.test_replay_cache_contract import RedisContract
+from tests.runtime.test_replay_cache_contract import NOW, SKEW, FakeClock, RedisContract
 from tests.support.redis_topologies import RedisCluster3x3, SentinelGroup, TlsAclRedis
 
 pytestmark = pytest.mark.e2e
@@ -124,6 +125,28 @@ class TestReplayCacheContractOnTopologies(RedisContract):
     @pytest.fixture
     def client(self, topology_client: redis.Redis) -> redis.Redis:
         return topology_client
+
+
+class TestDurableReplayCacheContractOnTopologies(RedisContract):
+    """The same contract with each claim WAITed for the topology's replicas (§9.5.1): 1 on Cluster and Sentinel."""
+
+    @pytest.fixture
+    def client(self, topology_client: redis.Redis) -> redis.Redis:
+        return topology_client
+
+    @pytest.fixture
+    def durability(self, topology: str, topologies: dict[str, RedisSettings]) -> Durability:
+        return topologies[topology].durability
+
+    @pytest.fixture
+    def cache(self, client: redis.Redis, durability: Durability) -> ReplayCache:
+        cache = RedisReplayCache(client, clock=FakeClock(), durability=durability)
+        cache.seed(birth=NOW - 10 * SKEW)
+        return cache
+
+    @pytest.fixture
+    def fresh_cache(self, client: redis.Redis, durability: Durability) -> ReplayCache:
+        return RedisReplayCache(client, clock=FakeClock(), durability=durability)
 
 
 def test_as_tgs_and_ap_with_the_shared_replay_cache_and_revocation_list(realm: Realm,

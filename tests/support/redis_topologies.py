@@ -72,8 +72,10 @@ class ServerProcess(RedisProcess):
         self.sentinel = sentinel
         self.client_kwargs = client_kwargs or {}
         directory.mkdir(parents=True, exist_ok=True)
-        base = [f"bind {HOST}", "protected-mode yes", f"dir {directory}", f"logfile {directory / 'redis.log'}",
-                "save \"\"", "appendonly no", "repl-diskless-sync-delay 0"]  # a replica syncs at once
+        # Always a port of its own (never the default 6379); a later "port 0" (TLS only) overrides it.
+        base = [f"bind {HOST}", f"port {port}", "protected-mode yes", f"dir {directory}",
+                f"logfile {directory / 'redis.log'}", "save \"\"", "appendonly no",
+                "repl-diskless-sync-delay 0"]  # a replica syncs at once
         if sentinel:
             base = [f"bind {HOST}", f"port {port}", f"dir {directory}", f"logfile {directory / 'redis.log'}"]
         (directory / "redis.conf").write_text("\n".join([*base, *conf]) + "\n")
@@ -149,7 +151,7 @@ class SentinelGroup:
         data_ports = [free_port(), free_port()]
         data_conf = [f"requirepass {password}", f"masterauth {password}"] if password else []
         creds = {"password": password} if password else {}
-        self.data = [ServerProcess(workdir / f"data{i}", port, [f"port {port}", *data_conf], client_kwargs=creds)
+        self.data = [ServerProcess(workdir / f"data{i}", port, data_conf, client_kwargs=creds)
                      for i, port in enumerate(data_ports)]
         master, replica = self.data
         with (replica.dir / "redis.conf").open("a") as f:
@@ -224,6 +226,11 @@ class SentinelGroup:
     def master(self) -> ServerProcess:
         return self.node(self.master_port())
 
+    def replica(self) -> ServerProcess:
+        """A live data node that is not the master."""
+        master = self.master_port()
+        return next(n for n in self.data if n.running and n.port != master)
+
     def kill_master(self) -> int:
         """SIGKILL the current master; returns its port."""
         victim = self.master()
@@ -277,7 +284,7 @@ class RedisCluster3x3:
         for i in range(6):
             port = free_port()
             self.nodes.append(ServerProcess(workdir / f"node{i}", port, [
-                f"port {port}", f"cluster-port {free_port()}",  # explicit bus port: port + 10000 may be taken or > 65535
+                f"cluster-port {free_port()}",  # explicit bus port: port + 10000 may be taken or > 65535
                 "cluster-enabled yes", "cluster-config-file nodes.conf",
                 f"cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS}",
                 "cluster-replica-validity-factor 0",  # a replica may always take over (tests kill masters at will)
@@ -340,6 +347,15 @@ class RedisCluster3x3:
             except (redis.exceptions.RedisError, OSError):
                 continue
         raise RuntimeError(f"no live node knows who serves slot {slot}")
+
+    def replica_of(self, master_port: int) -> ServerProcess:
+        """The live node replicating the master on ``master_port``."""
+        for n in self.nodes:
+            if n.running and n.port != master_port:
+                info = _info(n, "replication")
+                if info["role"] == "slave" and int(info["master_port"]) == master_port:
+                    return n
+        raise RuntimeError(f"no live replica of port {master_port}")
 
     def masters(self) -> list[int]:
         return sorted({self.master_of_slot(s) for s in (0, 8192, 16383)})
