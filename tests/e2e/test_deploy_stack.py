@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from client_sdk import Client
 from tests.deploy.compose_local import LocalStack, load_compose, tally_services
@@ -144,6 +146,12 @@ def client(s: Stack) -> Client:
                   ccache=s.workdir / "alice-ccache.json", session=session)
 
 
+def access_lines(s: Stack, name: str) -> list[dict[str, object]]:
+    """The JSON access lines a server has written so far (written after each response has gone out)."""
+    lines = [json.loads(line) for line in s.log(name).splitlines() if line.startswith("{")]
+    return [e for e in lines if e.get("logger") == "gunicorn.access"]
+
+
 def test_a_client_reaches_both_services_through_the_tls_proxy(stack: Stack) -> None:
     alice = client(stack)
     for service in ("api", "reports"):
@@ -162,10 +170,12 @@ def test_both_kdcs_answer_behind_the_proxy(stack: Stack) -> None:
     alice = client(stack)
     for _ in range(2):  # round robin: consecutive exchanges go to one KDC, then the other
         alice.login()
-    for name in ("kdc1", "kdc2"):
-        lines = [json.loads(line) for line in stack.log(name).splitlines() if line.startswith("{")]
-        exchanges = [e for e in lines if e.get("logger") == "gunicorn.access" and e.get("path") == "/v1/as"]
-        assert exchanges and all(e["status"] == 200 for e in exchanges), name
+
+    def exchanges(name: str) -> list[dict[str, object]]:
+        return [e for e in access_lines(stack, name) if e.get("path") == "/v1/as"]
+
+    wait_until(lambda: exchanges("kdc1") and exchanges("kdc2"), "one KDC answered no AS exchange")
+    assert all(e["status"] == 200 for name in ("kdc1", "kdc2") for e in exchanges(name))
 
 
 def test_the_proxy_refuses_a_client_that_does_not_trust_its_ca(stack: Stack) -> None:
@@ -177,8 +187,24 @@ def test_the_proxy_keeps_metrics_from_the_public(stack: Stack) -> None:
     assert requests.get(f"{base(stack)}/kdc/metrics", verify=ca(stack), timeout=5).status_code == 404
 
 
+def test_each_request_is_one_json_access_line_without_its_query_string(stack: Stack) -> None:
+    response = requests.get(f"{base(stack)}/api/healthz?token=s3cret", headers={"User-Agent": "probe/1"},
+                            verify=ca(stack), timeout=5)
+    assert response.status_code == 200
+
+    def probes() -> list[dict[str, object]]:
+        return [e for e in access_lines(stack, "api") if e.get("user_agent") == "probe/1"]
+
+    wait_until(probes, "no access line")  # written once the response has gone out
+    [entry] = probes()
+    assert {k: entry[k] for k in ("msg", "method", "path", "status", "remote")} == {
+        "msg": "request", "method": "GET", "path": "/healthz", "status": 200, "remote": "127.0.0.1"}
+    assert entry["request_id"] == response.headers["X-Request-Id"] and entry["duration_ms"] >= 0
+    assert "s3cret" not in stack.log("api")
+
+
 def test_redis_requires_its_password_and_keeps_an_append_only_file(stack: Stack) -> None:
-    anonymous = redis.Redis(host="127.0.0.1", port=stack.local.port("redis", 6379))
+    anonymous = redis.Redis(host="127.0.0.1", port=stack.local.port("redis", 6379), retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.AuthenticationError):
         anonymous.ping()
     assert store(stack).config_get("appendonly") == {"appendonly": "yes"}

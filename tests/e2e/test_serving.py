@@ -1,4 +1,6 @@
-"""The production server under `tally kdc serve` / `tally service serve`: graceful stop, metrics, access log.
+"""The production server under `tally kdc serve` / `tally service serve`: graceful stop, Ctrl-C, metrics.
+
+(Its JSON access log is checked in test_deploy_stack.py, on the servers already running there.)
 
 SIGTERM: requests in flight finish, new connections are refused, exit 0.  A request is held in flight without any test-only endpoint: Redis is paused for
 writes (``CLIENT PAUSE ... WRITE``), so a login (the KDC counts it against its
@@ -9,7 +11,6 @@ raised for these servers so that the wait is the pause, not a 503.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -137,23 +138,8 @@ def test_without_a_metrics_directory_the_server_adds_up_its_workers_in_a_private
     assert not private.exists()  # removed at exit
 
 
-def test_each_request_is_one_json_access_line(realm: Deployment) -> None:
-    url = realm.start_replica("api-access-log", workers=1)
-    try:
-        response = requests.get(url + "/healthz?token=s3cret", headers={"User-Agent": "probe/1"}, timeout=5)
-    finally:
-        realm.stop("api-access-log")
-    lines = [json.loads(line) for line in realm.log("api-access-log").splitlines() if line.startswith("{")]
-    [entry] = [e for e in lines if e.get("logger") == "gunicorn.access" and e.get("user_agent") == "probe/1"]
-    assert {k: entry[k] for k in ("msg", "method", "path", "status", "user_agent", "remote")} == {
-        "msg": "request", "method": "GET", "path": "/healthz", "status": 200, "user_agent": "probe/1",
-        "remote": "127.0.0.1"}
-    assert entry["request_id"] == response.headers.get("X-Request-Id") and entry["duration_ms"] >= 0
-    assert "s3cret" not in realm.log("api-access-log")
-
-
 def test_ctrl_c_stops_the_server_at_once_without_a_traceback(realm: Deployment) -> None:
-    url = realm.start_kdc_replica("kdc-interrupted", workers=2)
+    url = realm.start_kdc_replica("kdc-interrupted", workers=1)
     proc = realm.procs.pop("kdc-interrupted")
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
     assert proc.wait(10) == 0
