@@ -5,12 +5,13 @@ store (fakeredis): one shared server per process, so a KDC and a service
 started in the same process (``tally demo``, tests) see the same data.  It is
 not persistent and says so.
 
-Every client has bounded connect and command timeouts and one immediate retry
-on a connection error (it heals a pooled connection that Redis closed after a
-restart or a failover); timeouts are not retried, so a hung Redis is a 503 in
-about one command timeout, never a hung worker.  The Cluster client retries
-once more on its own after re-reading the slot map (redis-py's behaviour):
-docs/operations.md "Redis topologies" gives the bounds.
+Every client has bounded connect and command timeouts; timeouts are never
+retried, so a hung Redis is a 503 in about one command timeout, never a hung
+worker.  Standalone and Sentinel clients retry a broken connection once at
+once (it heals a pooled connection that Redis closed after a restart or a
+failover).  The Cluster client retries nothing: it reads the slot map again
+after a failure instead, so the next request goes to the right node
+(docs/operations.md "Redis topologies" gives the bounds).
 """
 
 from __future__ import annotations
@@ -114,10 +115,13 @@ def _sentinel_master(settings: RedisSettings, target: RedisUrl) -> redis.Redis:
 
 def _cluster(settings: RedisSettings, target: RedisUrl) -> redis.Redis:
     kwargs = _client_kwargs(settings, target)
-    retry = kwargs.pop("retry")  # the cluster client takes it itself, and reads the slot map again between tries
+    del kwargs["retry"]
+    # No retry at all: redis-py's cluster client would retry timeouts too (twice the wait), and would
+    # retry a transaction's EXEC after a connection error on a new connection that no longer holds its
+    # WATCH, applying it unchecked.  It re-reads the slot map after a failure, so the next try is right.
     try:
         nodes = [ClusterNode(h, p) for h, p in target.endpoints]  # type: ignore[no-untyped-call]
-        client = RedisCluster(startup_nodes=nodes, retry=retry,
+        client = RedisCluster(startup_nodes=nodes, retry=Retry(NoBackoff(), 0),
                               require_full_coverage=True, **kwargs, **_tls_kwargs(settings))
     except STORE_ERRORS as e:
         raise StoreUnavailable(f"no node of the Redis Cluster answered ({settings.redacted_url})") from e
