@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,27 @@ def test_the_servers_are_stopped_gracefully_within_their_grace_period() -> None:
 @pytest.mark.parametrize("name", sorted(SERVERS))
 def test_tally_containers_run_read_only_with_a_private_tmp(name: str) -> None:
     assert SERVERS[name]["read_only"] is True and SERVERS[name]["tmpfs"] == ["/tmp"]
+
+
+def test_a_compose_client_validates_the_file_when_one_is_installed(tmp_path: Path) -> None:
+    # No engine is needed for `config`. Compose v2 (`docker compose`) reads the file as it is; Debian's
+    # docker-compose 1.29 predates the top-level `name:`, so it reads a copy without that one line.
+    v2 = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                                   check=False).returncode == 0
+    v1 = shutil.which("docker-compose")
+    if not (v2 or v1):
+        pytest.skip("no compose client installed (the invariants above are checked without one)")
+    deploy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, deploy, ignore=shutil.ignore_patterns("secrets", "tls", "data"))
+    for made in ("secrets/redis_password", "secrets/master.key", "secrets/admin_secret_key", "secrets/api.keytab",
+                 "secrets/reports.keytab", "tls/server.crt", "tls/server.key"):
+        (deploy / made).parent.mkdir(exist_ok=True)
+        (deploy / made).touch()
+    if not v2:
+        text = (deploy / "docker-compose.yml").read_text()
+        (deploy / "docker-compose.yml").write_text(re.sub(r"(?m)^name: .*\n", "", text))
+    command = ["docker", "compose"] if v2 else ["docker-compose"]
+    result = subprocess.run([*command, "-f", str(deploy / "docker-compose.yml"), "--profile", "tools", "config",
+                             "--services"], capture_output=True, text=True, check=False, timeout=120, cwd=deploy)
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == set(SERVICES)
