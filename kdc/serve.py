@@ -25,6 +25,7 @@ directory is emptied before the workers start, and a dead worker is marked so
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -67,6 +68,8 @@ def on_starting(server: Any) -> None:
         _private_metrics_dir = tempfile.mkdtemp(prefix="tally-metrics-")
         os.environ[MULTIPROC_ENV] = _private_metrics_dir  # inherited by the workers forked from here
         _use_multiprocess_values()
+        # on_exit is skipped when the start fails (a port in use): remove it at any exit of this process.
+        atexit.register(_remove_private_dir, os.getpid())
     reset_multiprocess_dir()  # a previous run's metric files would be added to this run's
 
 
@@ -77,8 +80,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """gunicorn hook: remove the private metrics directory, if this run made one."""
+    _remove_private_dir(os.getpid())
+
+
+def _remove_private_dir(owner_pid: int) -> None:
     global _private_metrics_dir
-    if _private_metrics_dir is not None:
+    if _private_metrics_dir is not None and os.getpid() == owner_pid:  # workers inherit atexit handlers
         shutil.rmtree(_private_metrics_dir, ignore_errors=True)
         _private_metrics_dir = None
 

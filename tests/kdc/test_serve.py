@@ -140,3 +140,25 @@ def test_an_access_line_carries_the_request_but_never_its_query_string() -> None
     assert fields == {"method": "GET", "path": "/v1/enroll", "status": 201, "bytes": 42, "duration_ms": 12.5,
                       "remote": "127.0.0.1", "user_agent": "tally-sdk", "request_id": "abc123"}
     assert "s3cret" not in json.dumps(fields)
+
+
+def test_the_private_metrics_directory_outlives_workers_and_goes_with_the_server(tmp_path: Path) -> None:
+    # on_starting in a fresh process (it switches prometheus-client, so never in this one); a forked
+    # "worker" exits first: the directory must survive it, then go when the "server" exits, even on a
+    # failed start (exit 1 without gunicorn's on_exit hook).
+    code = ("import os, sys\n"
+            "from kdc.serve import on_starting\n"
+            "on_starting(None)\n"
+            "directory = os.environ['PROMETHEUS_MULTIPROC_DIR']\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    sys.exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(directory, os.path.isdir(directory))\n"
+            "sys.exit(1)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run([sys.executable, "-c", code], env={**env, "TMPDIR": str(tmp_path)}, capture_output=True,
+                            text=True, check=False, timeout=60)
+    directory, alive_after_worker = result.stdout.split()
+    assert result.returncode == 1 and alive_after_worker == "True"
+    assert Path(directory).parent == tmp_path and not Path(directory).exists()
