@@ -9,6 +9,11 @@ skewed or revoked request never adds an entry.  There is no "no store" mode:
 without a replay cache nothing is accepted, and a store failure propagates
 as ``StoreUnavailable`` (503), never as an acceptance.
 
+Tickets already opened are kept (``TicketCache``: exact bytes, the very key
+that opened them, never past their end time), so a client's next request
+with the same ticket skips only the ticket's AEAD and parse; every check of
+the request itself runs each time.
+
 A ticket under a key version the keyset lacks makes a ``KeytabSource``
 look at its file again (rate-limited) and the check run once more: a
 replica that missed the SIGHUP after a rotation heals on the first ticket
@@ -31,6 +36,7 @@ from tally_protocol.keys import Keyset
 from tally_protocol.messages import ApRequest, parse_authorization
 from tally_protocol.principal import Principal
 from tally_protocol.replay import ReplayCache, claim_or_reject
+from tally_protocol.ticket_cache import DEFAULT_MAX_ENTRIES, TicketCache
 from tally_protocol.verify import Verified, VerifyPolicy, make_ap_reply, verify_ap_request
 from tally_runtime.metrics import SERVICE_REFUSALS, SERVICE_REPLAYS, SERVICE_VERIFICATIONS, SERVICE_VERIFY_SECONDS
 
@@ -57,6 +63,7 @@ class Verifier:
     one, or a ``KeytabSource`` (reloaded on SIGHUP and on unknown versions);
     every request asks ``current_keyset()``.  ``revocation``, when given, is
     consulted for every otherwise valid ticket (``TicketRevoked``).
+    ``opened_tickets`` bounds the cache of opened tickets (0: none).
     """
 
     def __init__(
@@ -69,6 +76,7 @@ class Verifier:
         revocation: RevocationCheck | None = None,
         clock: Callable[[], float] = time.time,
         rng: Random = os.urandom,
+        opened_tickets: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         if replay_cache is None:  # a verifier without a store would accept replays
             raise TypeError("a replay cache is required: without one nothing can be accepted")
@@ -79,9 +87,10 @@ class Verifier:
         self._revocation = revocation
         self._clock = clock
         self._rng = rng
+        self._tickets = TicketCache(opened_tickets) if opened_tickets else None
         # Label children made once: a request pays increments and one observation, no label lookups
         # (except the refusal's code).  The service principal is the only name in a label.
-        name = str(service)
+        self._name = name = str(service)
         self._accepted = SERVICE_VERIFICATIONS.labels(name, "accepted")
         self._refused = SERVICE_VERIFICATIONS.labels(name, "refused")
         self._replays = SERVICE_REPLAYS.labels(name)
@@ -136,15 +145,15 @@ class Verifier:
     def _check(self, ap_req: ApRequest, binding: RequestBinding) -> Verified:
         try:
             return verify_ap_request(ap_req, service=self._service, keyset=self.current_keyset(), binding=binding,
-                                     now=self._clock(), policy=self._policy)
+                                     now=self._clock(), policy=self._policy, tickets=self._tickets)
         except UnknownKeyVersion as err:
             keytab = self.keytab
             if keytab is None or not keytab.reload_for_unknown(ap_req.ticket.kvno):
                 raise
             _log.info("verifying again after a keytab reload", extra={"fields": {
-                "service": str(self._service), "kvno": err.data.get("kvno")}})
+                "service": self._name, "kvno": err.data.get("kvno")}})
         return verify_ap_request(ap_req, service=self._service, keyset=self.current_keyset(), binding=binding,
-                                 now=self._clock(), policy=self._policy)
+                                 now=self._clock(), policy=self._policy, tickets=self._tickets)
 
     def verify(self, authorization: str | None, binding: RequestBinding) -> Verified:
         """Verify one request; raise the ``TallyError`` that says why it is refused."""
@@ -162,16 +171,16 @@ class Verifier:
         except TallyError as err:
             self._seconds.observe(time.perf_counter() - start)
             self._refused.inc()
-            SERVICE_REFUSALS.labels(str(self._service), str(err.code)).inc()
+            SERVICE_REFUSALS.labels(self._name, str(err.code)).inc()
             if isinstance(err, ReplayDetected):
                 self._replays.inc()
             _log.info("request refused", extra={"fields": {
-                "service": str(self._service), "outcome": "refused", "reason": str(err.code)}})
+                "service": self._name, "outcome": "refused", "reason": str(err.code)}})
             raise
         self._seconds.observe(time.perf_counter() - start)
         self._accepted.inc()
         _log.info("request authenticated", extra={"fields": {
-            "service": str(self._service), "client": str(verified.client), "kvno": verified.kvno}})
+            "service": self._name, "client": str(verified.client), "kvno": verified.kvno}})
         return verified
 
     def reply_header(self, verified: Verified, status: int, body: bytes) -> str:

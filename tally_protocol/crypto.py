@@ -20,6 +20,7 @@ Randomness is never drawn here: callers pass nonces and private keys in.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 from cryptography.exceptions import InvalidTag
@@ -42,6 +43,7 @@ HEADER_SIZE = HEADER.size
 OVERHEAD = HEADER_SIZE + NONCE_SIZE + TAG_SIZE
 X25519_SIZE = 32
 _HKDF_SALT = b"tallystick-v1"
+_LENGTH = struct.Struct(">I")
 
 
 def derive_usage_key(key: Key, usage: KeyUsage) -> bytes:
@@ -83,21 +85,25 @@ def peek_unverified_kvno(blob: bytes) -> int:
     return int(kvno)
 
 
+def key_for_blob(keys: Key | Keyset, usage: KeyUsage, blob: bytes) -> Key:
+    """The key a sealed blob must open under, after the header's checks (version, usage, kvno), in that order."""
+    kvno = peek_unverified_kvno(blob)
+    if blob[1] != usage:
+        raise IntegrityError()
+    if isinstance(keys, Keyset):
+        return keys.get(kvno)
+    if keys.kvno != kvno:
+        raise IntegrityError()
+    return keys
+
+
 def unseal(keys: Key | Keyset, usage: KeyUsage, blob: bytes, *, context: bytes = b"") -> bytes:
     """Check and decrypt a sealed blob; every failure past the header is ``IntegrityError``.
 
     With a ``Keyset`` the key is chosen by the blob's kvno and an absent version
     raises ``UnknownKeyVersion`` (the caller should fetch a new ticket or keytab).
     """
-    kvno = peek_unverified_kvno(blob)
-    if blob[1] != usage:
-        raise IntegrityError()
-    if isinstance(keys, Keyset):
-        key = keys.get(kvno)
-    elif keys.kvno != kvno:
-        raise IntegrityError()
-    else:
-        key = keys
+    key = key_for_blob(keys, usage, blob)
     header = blob[:HEADER_SIZE]
     nonce = blob[HEADER_SIZE:HEADER_SIZE + NONCE_SIZE]
     try:
@@ -108,18 +114,13 @@ def unseal(keys: Key | Keyset, usage: KeyUsage, blob: bytes, *, context: bytes =
 
 def digest(*parts: bytes) -> bytes:
     """SHA-256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ."""
-    h = hashes.Hash(hashes.SHA256())
-    for part in parts:
-        h.update(struct.pack(">I", len(part)))
-        h.update(part)
-    return h.finalize()
+    # hashlib (the same OpenSSL SHA-256) in one call: a few µs less per request than a hazmat Hash per part.
+    return hashlib.sha256(b"".join([_LENGTH.pack(len(part)) + part for part in parts])).digest()
 
 
 def body_digest(body: bytes) -> bytes:
     """Plain SHA-256 of an HTTP body (what the request binding carries)."""
-    h = hashes.Hash(hashes.SHA256())
-    h.update(body)
-    return h.finalize()
+    return hashlib.sha256(body).digest()
 
 
 def mac(key: bytes, message: bytes) -> bytes:

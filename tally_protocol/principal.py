@@ -6,6 +6,7 @@ spelling: no case folding, no Unicode look-alikes, nothing to canonicalise.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class Principal:
     @classmethod
     def parse(cls, text: str, default_realm: str | None = None) -> Principal:
         """Parse ``name@REALM``; a bare ``name`` takes ``default_realm``."""
+        if cls is Principal and "@" in text:
+            return _parse_qualified(text)
         name, sep, realm = text.rpartition("@")
         if not sep:
             if default_realm is None:
@@ -50,3 +53,15 @@ class Principal:
 
     def __str__(self) -> str:
         return f"{self.name}@{self.realm}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_qualified(text: str) -> Principal:
+    """``name@REALM`` to its (immutable) Principal, validated once per distinct text.
+
+    Every message names two or three principals, mostly the same few: the
+    regular expressions then run once per name, not per request.  A refused
+    name raises and is not cached; the bound keeps made-up names from growing it.
+    """
+    name, _, realm = text.rpartition("@")
+    return Principal(name, realm)

@@ -5,7 +5,9 @@ The order of checks is part of the design:
 1. decode (``ApRequest.from_bytes``; version byte checked by the reader)
 2. service and realm named by the ticket (before any decryption)
 3. key version: the keyset must hold it (else "get a new ticket")
-4. ticket AEAD under the service key
+4. ticket AEAD under the service key (or the same ticket's earlier opening
+   under that very key, from a ``TicketCache``: same bytes, same key, same
+   result; never past the ticket's end time)
 5. ticket times (start, with skew allowance; end, strictly)
 6. authenticator AEAD under the ticket's session key
 7. the authenticator's client equals the ticket's
@@ -21,7 +23,7 @@ function with the TGS keyset and a TGS binding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .binding import RequestBinding, response_digest
 from .errors import (
@@ -37,9 +39,10 @@ from .keys import Key, Keyset
 from .messages.ap_rep import EncApRepPart, seal_ap_reply
 from .messages.ap_req import ApRequest
 from .messages.authenticator import Authenticator
-from .messages.ticket import EncTicketPart
+from .messages.ticket import EncTicketPart, Ticket
 from .principal import Principal
 from .replay import replay_key, replay_ttl_ms
+from .ticket_cache import OpenedTicket, TicketCache
 
 SESSION_KVNO = 0
 
@@ -62,10 +65,8 @@ class Verified:
     authenticator: Authenticator
     replay_key: bytes
     replay_ttl_ms: int
-
-    @property
-    def session_key(self) -> Key:
-        return Key(self.ticket.session_key, SESSION_KVNO)
+    #: ``Key(ticket.session_key, 0)``, the one object whose per-usage AEADs the authenticator and reply use.
+    session_key: Key = field(repr=False)
 
 
 def verify_ap_request(
@@ -76,19 +77,21 @@ def verify_ap_request(
     binding: RequestBinding,
     now: float,
     policy: VerifyPolicy = VerifyPolicy(),
+    tickets: TicketCache | None = None,
 ) -> Verified:
+    """Check ``ap_req`` in the order above; ``tickets`` (optional) saves re-opening a ticket seen before."""
     ticket = ap_req.ticket
     if ticket.service != service:
         if ticket.service.realm != service.realm:
             raise WrongRealm(expected=service.realm)
         raise WrongService(expected=str(service))
     kvno = ticket.kvno
-    part = ticket.open(keyset)  # UnknownKeyVersion or IntegrityError
+    opened = _open_ticket(ticket, keyset, now, tickets)  # UnknownKeyVersion or IntegrityError
+    part, session_key = opened.part, opened.session_key
     if now < part.starttime - policy.max_skew_s:
         raise TicketNotYetValid(starttime=part.starttime, server_time=int(now))
     if now >= part.endtime:
         raise TicketExpired(endtime=part.endtime, server_time=int(now))
-    session_key = Key(part.session_key, SESSION_KVNO)
     auth = ap_req.open_authenticator(session_key)
     if auth.client != part.client:
         raise ClientMismatch()
@@ -105,7 +108,22 @@ def verify_ap_request(
         authenticator=auth,
         replay_key=replay_key(service, part.client, auth.ctime, auth.nonce),
         replay_ttl_ms=replay_ttl_ms(auth.ctime, now, policy.max_skew_s, policy.replay_margin_s),
+        session_key=session_key,
     )
+
+
+def _open_ticket(ticket: Ticket, keyset: Keyset, now: float, tickets: TicketCache | None) -> OpenedTicket:
+    """Steps 3 and 4: the service key for the ticket's kvno, then the ticket opened under it (or found opened)."""
+    service_key = ticket.key_in(keyset)  # UnknownKeyVersion (or IntegrityError for another usage's blob)
+    if tickets is not None:
+        opened = tickets.get(ticket, service_key, now)
+        if opened is not None:
+            return opened
+    part = ticket.open(service_key)  # IntegrityError
+    opened = OpenedTicket(service_key, part, Key(part.session_key, SESSION_KVNO))
+    if tickets is not None:
+        tickets.put(ticket, opened, now)
+    return opened
 
 
 def make_ap_reply(verified: Verified, *, status: int, body: bytes, nonce: bytes) -> str:

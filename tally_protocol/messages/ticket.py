@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..codes import KeyUsage, MessageType, TicketFlags
-from ..crypto import peek_unverified_kvno, seal, unseal
+from ..crypto import key_for_blob, peek_unverified_kvno, seal, unseal
 from ..encoding import Reader, Writer
 from ..errors import MalformedMessage
 from ..keys import KEY_SIZE, Key, Keyset
@@ -64,6 +64,10 @@ class Ticket:
     def issue(cls, service: Principal, key: Key, part: EncTicketPart, *, nonce: bytes) -> Ticket:
         context = str(service).encode()
         return cls(service, seal(key, KeyUsage.TICKET, part.to_bytes(), nonce=nonce, context=context))
+
+    def key_in(self, keys: Keyset) -> Key:
+        """The service key version that sealed this ticket (``UnknownKeyVersion`` when ``keys`` lacks it)."""
+        return key_for_blob(keys, KeyUsage.TICKET, self.enc_part)
 
     def open(self, keys: Key | Keyset) -> EncTicketPart:
         plain = unseal(keys, KeyUsage.TICKET, self.enc_part, context=str(self.service).encode())

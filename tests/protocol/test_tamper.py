@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tally_protocol.crypto import HEADER_SIZE
 from tally_protocol.errors import IntegrityError, TallyError
 from tally_protocol.messages import ApRequest, Ticket
+from tally_protocol.ticket_cache import TicketCache
 from tally_protocol.verify import verify_ap_request
 
 from .realm import API, BINDING, NOW, DeterministicRandom, ap_request, issue_ticket, service_keyset
@@ -28,13 +29,27 @@ AUTHENTICATOR = AP_REQ.authenticator
 AP_BYTES = AP_REQ.to_bytes()
 
 
-def _refusal(ap_bytes: bytes) -> TallyError | None:
-    """The error verification gives for ``ap_bytes``, or None when it is accepted."""
+#: A cache that has opened the genuine ticket: a tampered copy must never be served from it.
+WARM = TicketCache()
+verify_ap_request(AP_REQ, service=API, keyset=KEYSET, binding=BINDING, now=NOW, tickets=WARM)
+
+
+def _verdict(ap_bytes: bytes, tickets: TicketCache | None) -> TallyError | None:
     try:
-        verify_ap_request(ApRequest.from_bytes(ap_bytes), service=API, keyset=KEYSET, binding=BINDING, now=NOW)
+        verify_ap_request(ApRequest.from_bytes(ap_bytes), service=API, keyset=KEYSET, binding=BINDING, now=NOW,
+                          tickets=tickets)
     except TallyError as err:
         return err
     return None
+
+
+def _refusal(ap_bytes: bytes) -> TallyError | None:
+    """The error verification gives for ``ap_bytes``, or None when it is accepted: the same with the warm cache."""
+    err = _verdict(ap_bytes, None)
+    cached = _verdict(ap_bytes, WARM)
+    assert type(cached) is type(err), f"with the warm ticket cache: {cached!r}, without: {err!r}"
+    assert len(WARM) == 1  # nothing tampered was ever put
+    return err
 
 
 def _flip(data: bytes, pos: int, mask: int) -> bytes:

@@ -42,6 +42,21 @@ NOW = 1_700_000_000.0
 MakeVerifier = Callable[..., "Verifier"]
 
 
+class Clock:
+    """A clock the test sets: ``clock.now`` (``NOW`` at first)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def whoami() -> RequestBinding:
+    """The request most tests send: ``GET /whoami`` to ``HOST``."""
+    return RequestBinding.for_http("GET", HOST, "/whoami", b"")
+
+
 def new_key(kvno: int) -> Key:
     return Key(os.urandom(KEY_SIZE), kvno)
 

@@ -14,24 +14,11 @@ from kdc.revocation import RevocationList
 from relying_service.demo_app import create_demo_app
 from relying_service.flask_ext import TicketAuth
 from relying_service.verifier import Verifier
-from tally_protocol.binding import RequestBinding
 from tally_protocol.errors import StoreUnavailable, TicketError, TicketRevoked
 from tally_runtime.keytab_file import write_keytab
-from tests.relying_service.memory_realm import HOST, NOW, MemoryRealm
+from tests.relying_service.memory_realm import HOST, Clock, MemoryRealm, whoami
 from tests.relying_service.recording_cache import RecordingCache
 from tests.support.redis_proc import RedisProcess
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def whoami() -> RequestBinding:
-    return RequestBinding.for_http("GET", HOST, "/whoami", b"")
 
 
 @pytest.fixture
