@@ -3,11 +3,15 @@
 No store, clock or randomness here: the views look principals up, pass
 ``now`` and ``rng`` in, claim replay keys and write audit events.  Lifetimes
 follow a ``TicketPolicy`` the caller resolves (realm default for now).
+``issue_tgt_with_part`` and ``issue_service_ticket_with_part`` also return
+the ticket's clear part, so the audit event can name the ticket without
+opening what was just sealed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from tally_protocol import Random
 from tally_protocol.binding import RequestBinding
@@ -31,6 +35,15 @@ from tally_protocol.replay import replay_key, replay_ttl_ms
 from tally_protocol.verify import Verified, VerifyPolicy, verify_ap_request
 
 NONCE = 12
+R = TypeVar("R", AsReply, TgsReply)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued(Generic[R]):
+    """A reply and the clear part of the ticket it carries (secret: the session key is in it)."""
+
+    reply: R
+    part: EncTicketPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,13 @@ def _end_time(now: int, lifetime: int, till: int, *limits: int) -> int:
 def issue_tgt(checked: PreauthChecked, as_req_bytes: bytes, *, client_key: Key, tgs_key: Key,
               policy: TicketPolicy, now: float, rng: Random) -> AsReply:
     """Issue a ticket-granting ticket, its reply sealed under the forward-secret reply key."""
+    return issue_tgt_with_part(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy,
+                               now=now, rng=rng).reply
+
+
+def issue_tgt_with_part(checked: PreauthChecked, as_req_bytes: bytes, *, client_key: Key, tgs_key: Key,
+                        policy: TicketPolicy, now: float, rng: Random) -> Issued[AsReply]:
+    """``issue_tgt``, with the ticket's clear part."""
     req = checked.request
     t = int(now)
     end = _end_time(t, policy.tgt_lifetime_s, req.till)
@@ -100,12 +120,12 @@ def issue_tgt(checked: PreauthChecked, as_req_bytes: bytes, *, client_key: Key, 
     private = rng(32)
     kdc_public = x25519_public_key(private)
     shared = x25519_shared_secret(private, req.client_public)
-    return AsReply.create(
+    return Issued(AsReply.create(
         client=req.client, ticket=ticket, kdc_public=kdc_public, client_key=client_key,
         shared_secret=shared, as_req_bytes=as_req_bytes,
         part=EncKdcRepPart(session_key, req.nonce, flags, t, t, end, renew_till, req.service),
         nonce=rng(NONCE),
-    )
+    ), part)
 
 
 def check_tgs_request(tgs_req: TgsRequest, *, realm: str, tgs_keys: Keyset, now: float,
@@ -125,6 +145,13 @@ def issue_service_ticket(verified: Verified, body: TgsRequestBody, *, service_ke
 
     ``service_key`` is the requested service's current key (the TGS key when renewing).
     """
+    return issue_service_ticket_with_part(verified, body, service_key=service_key, policy=policy, now=now,
+                                          rng=rng).reply
+
+
+def issue_service_ticket_with_part(verified: Verified, body: TgsRequestBody, *, service_key: Key,
+                                   policy: TicketPolicy, now: float, rng: Random) -> Issued[TgsReply]:
+    """``issue_service_ticket``, with the ticket's clear part."""
     tgt, t = verified.ticket, int(now)
     if body.service.realm != verified.service.realm:
         raise WrongRealm("cross-realm tickets are not supported")
@@ -143,8 +170,8 @@ def issue_service_ticket(verified: Verified, body: TgsRequestBody, *, service_ke
         renew_till, session_key = 0, rng(KEY_SIZE)
     part = EncTicketPart(flags, session_key, tgt.client, tgt.authtime, t, end, renew_till, rng(TICKET_ID_SIZE))
     ticket = Ticket.issue(body.service, service_key, part, nonce=rng(NONCE))
-    return TgsReply.create(
+    return Issued(TgsReply.create(
         client=tgt.client, ticket=ticket, tgt_session_key=verified.session_key,
         part=EncKdcRepPart(session_key, body.nonce, flags, tgt.authtime, t, end, renew_till, body.service),
         nonce=rng(NONCE),
-    )
+    ), part)

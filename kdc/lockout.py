@@ -10,6 +10,9 @@ Rules this module keeps:
 * Both fail closed: a Redis error is ``StoreUnavailable``, never "allow".
 * Keys are hash-tagged per name (lockout) or per address (rate), spreading
   the load over a cluster's slots instead of one hot realm slot.
+* The KDC's exchanges read a name's state and count a request through a
+  ``Batch`` (``queue_state``, ``RateLimiter.queue``), in the same round trip
+  as their other reads; the checks on the answers are the same.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from tally_protocol import Random
 from tally_protocol.errors import ConfigurationError, LockedOut, RateLimited
 from tally_runtime.redis_store import store_errors
+
+from .store_batch import Batch, Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,19 @@ class LockoutPolicy:
     def __post_init__(self) -> None:
         if self.threshold < 1 or self.window_s < 1 or self.duration_s < 1:
             raise ConfigurationError("lockout threshold, window and duration must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """A name's lockout as read: locked until ``until`` (epoch seconds; None: never locked), failures counted?"""
+
+    until: float | None
+    failures: bool
+
+    @classmethod
+    def from_replies(cls, replies: list[Any]) -> LockState:
+        raw_until, fails = replies
+        return cls(None if raw_until is None else float(raw_until), bool(fails))
 
 
 class Lockout:
@@ -55,14 +74,23 @@ class Lockout:
         tag = f"tally:lock:{{{self._realm}:{name}}}"
         return f"{tag}:fails", f"{tag}:until"
 
-    def check(self, name: str) -> None:
-        """``LockedOut(retry_after=s)`` while ``name`` is locked."""
-        _, until_key = self._keys(name)
-        with store_errors():
-            raw = self._redis.get(until_key)
-        if raw is None:
+    def queue_state(self, batch: Batch, name: str) -> Reply[LockState]:
+        """Read ``name``'s lock and whether failures are counted, in ``batch`` (two single-key reads)."""
+        fails_key, until_key = self._keys(name)
+        return batch.add(LockState.from_replies, ("GET", until_key), ("EXISTS", fails_key))
+
+    def state(self, name: str) -> LockState:
+        batch = Batch(self._redis)
+        state = self.queue_state(batch, name)
+        batch.send()
+        return state.value
+
+    def check(self, name: str, state: LockState | None = None) -> None:
+        """``LockedOut(retry_after=s)`` while ``name`` is locked (as read in ``state``, else read now)."""
+        until = (state or self.state(name)).until
+        if until is None:
             return
-        remaining = float(raw) - self._clock()
+        remaining = until - self._clock()
         if remaining > 0:
             raise LockedOut(retry_after=max(1, math.ceil(remaining)))
 
@@ -86,8 +114,16 @@ class Lockout:
             pipe.execute()
         return True
 
-    def record_success(self, name: str) -> None:
-        """A successful pre-authentication forgets earlier failures."""
+    def record_success(self, name: str, state: LockState | None = None) -> None:
+        """A successful pre-authentication forgets earlier failures.
+
+        With the ``state`` read before the attempt and no failures in it, there
+        is nothing to forget and nothing is written: a failure counted since
+        then stays counted, as if it came after this success (stricter, never
+        laxer, than deleting it).
+        """
+        if state is not None and not state.failures:
+            return
         fails_key, _ = self._keys(name)
         with store_errors():
             self._redis.delete(fails_key)
@@ -106,7 +142,13 @@ class RateLimitPolicy:
 
 
 class RateLimiter:
-    """Fixed-window counter per client address (INCR + EXPIRE in one transaction)."""
+    """Fixed-window counter per subject: INCR then EXPIRE of the window's key, pipelined.
+
+    Not a MULTI: both commands go out in one write on one connection and Redis
+    runs them in order.  Should a connection die between them, the window's
+    key is left without a TTL: garbage that never counts again (the window is
+    in its name), never a wrong count.
+    """
 
     def __init__(self, redis_client: redis.Redis, policy: RateLimitPolicy = RateLimitPolicy(),
                  clock: Callable[[], float] = time.time, prefix: str = "tally:rate") -> None:
@@ -115,14 +157,24 @@ class RateLimiter:
         self._clock = clock
         self._prefix = prefix
 
-    def hit(self, address: str) -> None:
-        """Count one request from ``address``; ``RateLimited`` beyond the limit."""
+    def queue(self, batch: Batch, subject: str) -> Reply[int]:
+        """Count one request of ``subject`` in ``batch``; the reply is the window's count so far."""
         window = int(self._clock()) // self.policy.window_s
-        key = f"{self._prefix}:{{{address}}}:{window}"
-        with store_errors():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.incr(key)
-            pipe.expire(key, self.policy.window_s + 1)
-            count = int(pipe.execute()[0])
+        key = f"{self._prefix}:{{{subject}}}:{window}"
+        return batch.add(_first_int, ("INCR", key), ("EXPIRE", key, self.policy.window_s + 1))
+
+    def refuse_beyond(self, count: int) -> None:
+        """``RateLimited`` when ``count`` (from ``queue``) is beyond the limit."""
         if count > self.policy.requests:
             raise RateLimited(retry_after=self.policy.window_s)
+
+    def hit(self, address: str) -> None:
+        """Count one request from ``address``; ``RateLimited`` beyond the limit."""
+        batch = Batch(self._redis)
+        count = self.queue(batch, address)
+        batch.send()
+        self.refuse_beyond(count.value)
+
+
+def _first_int(replies: list[Any]) -> int:
+    return int(replies[0])

@@ -27,6 +27,14 @@ a master key rotation can never miss a record written while it re-wraps.
 Every Redis call goes through ``store_errors()``: an unreachable store is
 ``StoreUnavailable``, never a guess.  ``PrincipalDB`` (``principal_db.py``)
 adds the operations on principals.
+
+Reading is cached without ever being stale: every lookup still GETs the
+record, and only the work done on what it read is kept, keyed by the stored
+bytes themselves (the decoded record) or by the wrapped blob (the unwrapped
+key, for the master keyring that unwrapped it).  A disabled, deleted,
+rotated or re-wrapped principal is a different value in Redis, so the very
+next lookup sees it.  The KDC reads records in its exchanges' batches
+(``queue_find``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import builtins
 import copy
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self, TypeVar
@@ -57,6 +66,7 @@ from .key_policy import KeyPolicy
 from .master_key import MasterKey, MasterKeyring, UnknownMasterKeyVersion
 from .master_key_file import MasterKeyFile
 from .records import KeyVersion, PrincipalKind, PrincipalRecord
+from .store_batch import Batch, Reply
 
 DECOY_SECRET_SIZE = 32
 #: Superseded versions are kept until no ticket under them can be valid
@@ -66,6 +76,8 @@ DEFAULT_KEY_POLICY = KeyPolicy()
 MAX_LIST = 1000
 REALMS_KEY = "tally:realms"
 CHECK_FIELD = "master_check"
+#: Decoded records and unwrapped keys kept per process (each map starts afresh when full).
+DECODED_CACHE = 4096
 
 T = TypeVar("T")
 PasswordParamsFactory = Callable[[bytes], PasswordParams]
@@ -113,6 +125,10 @@ class PrincipalStore:
         self._key_policy = key_policy
         self._max_versions = max_versions
         self._decoy: bytes | None = None
+        self._records: dict[bytes, PrincipalRecord] = {}
+        self._unwrapped: dict[tuple[str, int, bytes], Key] = {}
+        self._unwrapped_by: MasterKeyring | None = None
+        self._cache_lock = threading.Lock()
         prefix = f"tally:{{{self.realm}}}"
         self._meta_key = f"{prefix}:meta"
         self._idx_key = f"{prefix}:idx"
@@ -167,7 +183,32 @@ class PrincipalStore:
         return twin
 
     def _unwrap(self, name: str, k: KeyVersion) -> Key:
-        return self._master(k.master_kvno).unwrap(self.realm, name, k.kvno, k.wrapped)
+        """``k`` unwrapped, computed once per blob for the keyring held now (a reloaded file starts afresh)."""
+        ring = self.master_keyring
+        if ring is not self._unwrapped_by:
+            with self._cache_lock:
+                self._unwrapped, self._unwrapped_by = {}, ring
+        cache = self._unwrapped
+        found = cache.get((name, k.kvno, k.wrapped))
+        if found is None:
+            found = self._master(k.master_kvno).unwrap(self.realm, name, k.kvno, k.wrapped)
+            self._keep(cache, (name, k.kvno, k.wrapped), found)
+        return found
+
+    def _keep(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._cache_lock:
+            if len(cache) >= DECODED_CACHE:
+                cache.clear()
+            cache[key] = value
+
+    def _decoded(self, raw: Any) -> PrincipalRecord:
+        """The record stored as ``raw``, decoded once per distinct value (records are frozen: sharing is safe)."""
+        data = _bytes(raw)
+        found = self._records.get(data)
+        if found is None:
+            found = PrincipalRecord.from_json(data, self.realm)
+            self._keep(self._records, data, found)
+        return found
 
     def meta(self) -> dict[str, str]:
         """The realm's meta hash (creation time, announced master version, check values; no secret)."""
@@ -268,7 +309,14 @@ class PrincipalStore:
         p = self.principal(name)
         with store_errors():
             raw = self._redis.get(self._key(p))
-        return None if raw is None else PrincipalRecord.from_json(raw, self.realm)
+        return None if raw is None else self._decoded(raw)
+
+    def queue_find(self, batch: Batch, name: str | Principal) -> Reply[PrincipalRecord | None]:
+        """``find`` in ``batch``: one GET sent with the exchange's other reads."""
+        return batch.add(self._decoded_reply, ("GET", self._key(self.principal(name))))
+
+    def _decoded_reply(self, replies: builtins.list[Any]) -> PrincipalRecord | None:
+        return None if replies[0] is None else self._decoded(replies[0])
 
     def get(self, name: str | Principal) -> PrincipalRecord:
         record = self.find(name)

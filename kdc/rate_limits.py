@@ -4,16 +4,21 @@ Rules this module keeps:
 
 * counters live in the shared Redis, so a limit holds across KDC replicas;
   each is a fixed window, one key per (subject, window) updated with INCR and
-  EXPIRE in one MULTI on that one key (``lockout.RateLimiter``): no multi-key
+  EXPIRE pipelined on that one key (``lockout.RateLimiter``): no multi-key
   operation, so it is Redis Cluster safe, and the key is hash-tagged by its
   subject, spreading principals over the cluster's slots;
+* the exchanges count through a ``Batch`` (``queue_address``,
+  ``queue_principal``) sent with their other reads, then check the counts
+  (``check_address``, ``check_principal``) in the documented order;
 * both fail closed: a Redis error is ``StoreUnavailable`` (503), never "allow";
 * a refusal is ``RATE_LIMITED`` (429) with ``retry_after``, the seconds until
   the window ends, and is counted in ``tally_kdc_rate_limited_total`` by limit.
 
 The per-principal AS limit counts the *claimed* name, before anything is
 decrypted (an unknown name is counted like a real one, so the limit reveals
-nothing).  Anyone can therefore spend a victim's AS budget by sending
+nothing).  It is counted in the same round trip as the per-address
+limit, so a request the address limit refuses has counted against the
+claimed name too.  Anyone can therefore spend a victim's AS budget by sending
 requests in its name.  What bounds that harm: the counter is fixed-window and
 a refusal adds no penalty, so the victim can log in again at the latest one
 window (``TALLY_PRINCIPAL_RATE_WINDOW_S``, 10 s) after the flood stops, and
@@ -40,6 +45,7 @@ from tally_protocol.principal import Principal
 from tally_runtime.metrics import KDC_RATE_LIMITED
 
 from .lockout import RateLimiter, RateLimitPolicy
+from .store_batch import Batch, Reply
 
 
 class Exchange(enum.StrEnum):
@@ -69,6 +75,7 @@ class RateLimits:
     def __init__(self, redis_client: redis.Redis, address: RateLimitPolicy = _ADDRESS_DEFAULT,
                  principal: PrincipalRateLimitPolicy = PrincipalRateLimitPolicy(),
                  clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis_client
         self.address = RateLimiter(redis_client, address, clock)
         self.principal = principal
         self._clock = clock
@@ -80,18 +87,40 @@ class RateLimits:
         self._refused = {name: KDC_RATE_LIMITED.labels(name) for name in ("address", "as_principal",
                                                                           "tgs_principal")}
 
-    def hit(self, address: str) -> None:
-        """Count one request from ``address``; ``RateLimited`` beyond its limit."""
+    def queue_address(self, batch: Batch, address: str) -> Reply[int]:
+        """Count one request from ``address`` in ``batch``; ``check_address`` the reply."""
+        return self.address.queue(batch, address)
+
+    def check_address(self, count: int) -> None:
+        """``RateLimited`` when ``count`` (from ``queue_address``) is beyond the address limit."""
         try:
-            self.address.hit(address)
+            self.address.refuse_beyond(count)
         except RateLimited as err:
             self._refused["address"].inc()
             raise RateLimited("too many requests from this address", limit="address", **err.data) from None
 
+    def hit(self, address: str) -> None:
+        """Count one request from ``address``; ``RateLimited`` beyond its limit."""
+        batch = Batch(self._redis)
+        count = self.queue_address(batch, address)
+        batch.send()
+        self.check_address(count.value)
+
+    def queue_principal(self, batch: Batch, exchange: Exchange, client: Principal) -> Reply[int]:
+        """Count one ``exchange`` request of ``client`` in ``batch``; ``check_principal`` the reply."""
+        return self._per_principal[exchange].queue(batch, str(client))
+
     def hit_principal(self, exchange: Exchange, client: Principal) -> None:
         """Count one ``exchange`` request of ``client``; ``RateLimited`` (with the window's rest) beyond its limit."""
+        batch = Batch(self._redis)
+        count = self.queue_principal(batch, exchange, client)
+        batch.send()
+        self.check_principal(exchange, count.value)
+
+    def check_principal(self, exchange: Exchange, count: int) -> None:
+        """``RateLimited`` when ``count`` (from ``queue_principal``) is beyond ``exchange``'s per-principal limit."""
         try:
-            self._per_principal[exchange].hit(str(client))
+            self._per_principal[exchange].refuse_beyond(count)
         except RateLimited:
             self._refused[f"{exchange}_principal"].inc()
             window = self.principal.window_s

@@ -30,8 +30,9 @@ reads the counter at most once per ``cache_s`` (1 s for relying services)
 and reloads the list only when the counter moved, so the hot path costs at
 most one Redis GET per second per process, and a revocation reaches every
 process within ``cache_s`` plus one request.  With ``cache_s=0`` (the KDC)
-every check reads the counter.  An unreachable store is ``StoreUnavailable``:
-fail closed, as everywhere.
+every check reads the counter: the KDC reads it in its exchange's batch
+(``queue_version``) and passes it to ``snapshot_at``.  An unreachable store
+is ``StoreUnavailable``: fail closed, as everywhere.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from tally_protocol.principal import Principal
 from tally_runtime.redis_store import store_errors, transact
 
 from .key_policy import CEILING_TICKET_S
+from .store_batch import Batch, Reply
 
 #: How stale a relying service's copy may be, in seconds.
 DEFAULT_CACHE_S = 1.0
@@ -76,6 +78,10 @@ class RevocationSnapshot:
 
 
 _EMPTY = RevocationSnapshot(-1, {}, {})
+
+
+def _version(raw: Any) -> int:
+    return int(raw) if raw is not None else 0
 
 
 class RevocationList:
@@ -160,11 +166,26 @@ class RevocationList:
                 return self._snapshot
             with store_errors():
                 raw = self._redis.get(self._version_key)
-                version = int(raw) if raw is not None else 0
-                if version != self._snapshot.version:
-                    self._snapshot = self._load(now)
-            self._checked_at = now
+            return self._refresh(_version(raw), now)
+
+    def queue_version(self, batch: Batch) -> Reply[int]:
+        """Read the list's version in ``batch``, for ``snapshot_at``."""
+        return batch.add(lambda replies: _version(replies[0]), ("GET", self._version_key))
+
+    def snapshot_at(self, version: int) -> RevocationSnapshot:
+        """The list as of ``version`` or later, read just now by the caller (reloaded only when it moved)."""
+        if version == self._snapshot.version:
             return self._snapshot
+        with self._lock:
+            return self._refresh(version, self._clock())
+
+    def _refresh(self, version: int, now: float) -> RevocationSnapshot:
+        """Under the lock: reload when ``version`` (just read) differs from the copy's."""
+        if version != self._snapshot.version:
+            with store_errors():
+                self._snapshot = self._load(now)
+        self._checked_at = now
+        return self._snapshot
 
     def _fresh(self, now: float) -> bool:
         checked = self._checked_at
@@ -183,6 +204,10 @@ class RevocationList:
             principals={_text(name): int(t) for name, t in principals.items()},
             tickets={_text(tid): int(until) for tid, until in tickets},
         )
+
+    def revoked_at(self, version: int, client: Principal, authtime: int, ticket_id: bytes) -> bool:
+        """``is_revoked`` against the list as of ``version``, which the caller read just now (``queue_version``)."""
+        return self.snapshot_at(version).revokes(client, authtime, ticket_id, self._clock())
 
     def is_revoked(self, client: Principal, authtime: int, ticket_id: bytes) -> bool:
         """Whether a ticket of ``client`` from ``authtime`` with ``ticket_id`` is revoked (cached ``cache_s``)."""

@@ -27,6 +27,7 @@ an issuance also names the ticket's ``ticket_id`` (hex), ``authtime`` and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -35,6 +36,7 @@ from tally_protocol.codes import TgsOptions
 from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.errors import (
     InvalidRequest,
+    NotFound,
     PreauthFailed,
     PrincipalDisabled,
     TallyError,
@@ -43,19 +45,21 @@ from tally_protocol.errors import (
     WrongRealm,
 )
 from tally_protocol.keys import Key
-from tally_protocol.messages import AsReply, AsRequest, TgsReply, TgsRequest, Ticket
+from tally_protocol.messages import AsReply, AsRequest, TgsReply, TgsRequest
 from tally_protocol.principal import Principal
 from tally_protocol.replay import claim_or_reject
 from tally_runtime.logs import audit
 from tally_runtime.redis_store import ping
 
 from .admin.extension import admin_state
-from .exchange import check_preauth, check_tgs_request, issue_service_ticket, issue_tgt
-from .lockout import Lockout
+from .admin.policies import EffectivePolicy
+from .exchange import Issued, check_preauth, check_tgs_request, issue_service_ticket_with_part, issue_tgt_with_part
+from .lockout import Lockout, LockState
 from .openapi import openapi_document
 from .rate_limits import Exchange
-from .records import PrincipalKind
+from .records import PrincipalKind, PrincipalRecord
 from .state import KdcState, kdc_state
+from .store_batch import Batch, Reply
 
 kdc_api = Blueprint("kdc_api", __name__)
 health = Blueprint("health", __name__)
@@ -85,36 +89,84 @@ def _field(name: str) -> bytes:
     return b64decode(value)
 
 
+#: Endpoints that count the address themselves, in their first round trip to the store.
+_BATCHED = frozenset({"kdc_api.as_exchange", "kdc_api.tgs_exchange"})
+
+
+def _refused_at_the_door(err: TallyError) -> None:
+    _audit("kdc.refuse", "refused", endpoint=request.path, error=str(err.code))
+
+
 @kdc_api.before_request
 def _rate_limit() -> None:
+    if request.endpoint in _BATCHED:
+        return
     try:
         kdc_state().rate_limiter.hit(_address())
     except TallyError as err:
-        _audit("kdc.refuse", "refused", endpoint=request.path, error=str(err.code))
+        _refused_at_the_door(err)
         raise
 
 
-def _issue_fields(ticket: Ticket, key: Key) -> dict[str, Any]:
-    """What an issuance audit event says about the ticket: enough to revoke it, nothing secret.
+def _send_first(state: KdcState, batch: Batch, address: Reply[int]) -> None:
+    """Send an exchange's first round trip; the address limit is its first verdict, before any on the body."""
+    try:
+        batch.send()
+        state.rate_limiter.check_address(address.value)
+    except TallyError as err:
+        _refused_at_the_door(err)
+        raise
 
-    The exchanges return only the sealed ticket, so the one just sealed is
-    opened again (one AEAD over ~150 bytes, next to an X25519 or Argon2id).
-    """
-    part = ticket.open(key)
-    return {"kvno": ticket.kvno, "ticket_id": part.ticket_id.hex(), "authtime": part.authtime,
+
+def _present(record: PrincipalRecord | None, name: Principal) -> PrincipalRecord:
+    if record is None:
+        raise NotFound(f"no principal {name}")
+    return record
+
+
+def _issue_fields(issued: Issued[Any]) -> dict[str, Any]:
+    """What an issuance audit event says about the ticket: enough to revoke it, nothing secret."""
+    part = issued.part
+    return {"kvno": issued.reply.ticket.kvno, "ticket_id": part.ticket_id.hex(), "authtime": part.authtime,
             "endtime": part.endtime}
 
 
-def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> tuple[AsReply, Key]:
+@dataclass(frozen=True, slots=True)
+class _AsReads:
+    """What the AS exchange reads and counts in its first round trip, with the address limit."""
+
+    principal_count: Reply[int]
+    lock: Reply[LockState]
+    policy: Reply[tuple[EffectivePolicy, ...]]
+    client: Reply[PrincipalRecord | None]
+    tgs: Reply[PrincipalRecord | None]
+
+
+def _queue_as_reads(state: KdcState, batch: Batch, client: Principal) -> _AsReads | None:
+    """Queue the AS exchange's reads; None for a client of another realm (nothing of it is read or counted)."""
+    if client.realm != state.realm:
+        return None
+    db = state.db
+    return _AsReads(
+        principal_count=state.rate_limiter.queue_principal(batch, Exchange.AS, client),
+        lock=state.lockout.queue_state(batch, str(client)),
+        policy=admin_state().policies.queue_resolve(batch, client),  # realm default and the client's override
+        client=db.queue_find(batch, client),
+        tgs=db.queue_find(batch, db.tgs),
+    )
+
+
+def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes, reads: _AsReads | None) -> Issued[AsReply]:
     now = state.clock()
     client, db = as_req.client, state.db
-    if client.realm != state.realm:
+    if reads is None:
         raise WrongRealm(expected=state.realm)
     name = str(client)
-    state.rate_limiter.hit_principal(Exchange.AS, client)  # the claimed name: nothing opened yet
-    state.lockout.check(name)
-    policy = admin_state().policies.resolve(client)  # one HMGET: realm default and the client's override
-    record = db.find(client)
+    state.rate_limiter.check_principal(Exchange.AS, reads.principal_count.value)  # the claimed name: nothing opened
+    lock = reads.lock.value
+    state.lockout.check(name, lock)
+    policy, = reads.policy.value
+    record = reads.client.value
     if record is not None and record.kind is not PrincipalKind.TGS:
         # Clients seal with kvno 0, "the current key" (Kerberos omits the kvno).
         client_key = Key(db.unwrap_current(record).material, 0)
@@ -131,77 +183,106 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes) -> tup
         raise PreauthFailed()
     claim_or_reject(state.replay_cache, checked.replay_key, checked.replay_ttl_ms, ctime=checked.ctime,
                     max_skew_s=state.verify_policy.max_skew_s)
-    state.lockout.record_success(name)
+    state.lockout.record_success(name, lock)
     if record.disabled:
         raise PrincipalDisabled()
-    tgs_key = db.current_key(db.tgs)
-    return issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key,
-                     policy=policy.ticket, now=now, rng=state.rng), tgs_key
+    tgs_key = db.unwrap_current(_present(reads.tgs.value, db.tgs))
+    return issue_tgt_with_part(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy.ticket,
+                               now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/as")
 def as_exchange() -> dict[str, str]:
     state = kdc_state()
-    seen: dict[str, str] = {}
+    batch = Batch(state.redis)
+    address = state.rate_limiter.queue_address(batch, _address())
     try:
         as_req_bytes = _field("as_req")
         as_req = AsRequest.from_bytes(as_req_bytes)
-        seen.update(principal=str(as_req.client), service=str(as_req.service))
-        reply, tgs_key = _as_exchange(state, as_req, as_req_bytes)
+    except TallyError as err:
+        _send_first(state, batch, address)  # a limited address hears 429 whatever its body
+        _audit("as.refuse", "refused", error=str(err.code))
+        raise
+    seen = {"principal": str(as_req.client), "service": str(as_req.service)}
+    reads = _queue_as_reads(state, batch, as_req.client)
+    _send_first(state, batch, address)
+    try:
+        issued = _as_exchange(state, as_req, as_req_bytes, reads)
     except TallyError as err:
         _audit("as.refuse", "refused", **seen, error=str(err.code))
         raise
-    _audit("as.issue", "success", **seen, **_issue_fields(reply.ticket, tgs_key))
-    return {"as_rep": b64encode(reply.to_bytes())}
+    _audit("as.issue", "success", **seen, **_issue_fields(issued))
+    return {"as_rep": b64encode(issued.reply.to_bytes())}
 
 
-def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, seen: dict[str, str]) -> tuple[TgsReply, Key]:
+def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, krbtgt: Reply[PrincipalRecord | None],
+                  revocation: Reply[int], seen: dict[str, str]) -> Issued[TgsReply]:
     now, db = state.clock(), state.db
-    tgs = db.get(db.tgs)
+    tgs = _present(krbtgt.value, db.tgs)
     tgs_keys = db.unwrap_keys(tgs)  # pending versions too: every version a TGT may be sealed under
     verified, body = check_tgs_request(tgs_req, realm=state.realm, tgs_keys=tgs_keys, now=now,
                                        verify=state.verify_policy)
     seen.update(principal=str(verified.client), service=str(body.service))
     tgt = verified.ticket
-    if state.revocation.is_revoked(verified.client, tgt.authtime, tgt.ticket_id):
+    if state.revocation.revoked_at(revocation.value, verified.client, tgt.authtime, tgt.ticket_id):
         raise TicketRevoked("the ticket-granting ticket was revoked; log in again")
     claim_or_reject(state.replay_cache, verified.replay_key, verified.replay_ttl_ms,
                     ctime=verified.authenticator.ctime, max_skew_s=state.verify_policy.max_skew_s)
-    # Counted once authenticated and claimed: only the session key's holder spends the client's budget.
-    state.rate_limiter.hit_principal(Exchange.TGS, verified.client)
-    client = db.find(verified.client) if verified.client.realm == state.realm else None
+    # Second round trip, after the claim: only the session key's holder spends the client's budget, and the
+    # client, the service and their policies are read as they are now.
+    batch = Batch(state.redis)
+    count = state.rate_limiter.queue_principal(batch, Exchange.TGS, verified.client)
+    in_realm = verified.client.realm == state.realm
+    client_read = db.queue_find(batch, verified.client) if in_realm else None
+    renew = bool(body.options & TgsOptions.RENEW) or body.service == db.tgs
+    service_read = db.queue_find(batch, body.service) if not renew and body.service.realm == state.realm else None
+    # One HMGET: a service ticket lives at most the shorter of the client's and the service's lifetime.
+    target = body.service if body.service.realm == state.realm else db.tgs
+    policies = admin_state().policies.queue_resolve(batch, verified.client, target) if in_realm else None
+    batch.send()
+    state.rate_limiter.check_principal(Exchange.TGS, count.value)
+    client = client_read.value if client_read is not None else None
     if client is None or client.disabled:
         raise PrincipalDisabled("client principal is disabled or no longer exists")
-    if body.options & TgsOptions.RENEW or body.service == db.tgs:
+    if renew:
         service_key = tgs_keys.get(tgs.active(now).kvno)  # the exchange refuses a TGS target without RENEW
     else:
-        if body.service.realm != state.realm:
+        if body.service.realm != state.realm or service_read is None:
             raise WrongRealm("cross-realm tickets are not supported", expected=state.realm)
-        service = db.find(body.service)
+        service = service_read.value
         if service is None or service.kind is not PrincipalKind.SERVICE:
             raise UnknownService()
         if service.disabled:
             raise PrincipalDisabled("service principal is disabled")
         service_key = db.unwrap_current(service)
-    # One HMGET: a service ticket lives at most the shorter of the client's and the service's lifetime.
-    target = body.service if body.service.realm == state.realm else db.tgs
-    client_policy, service_policy = admin_state().policies.resolve_pair(verified.client, target)
-    return issue_service_ticket(verified, body, service_key=service_key,
-                                policy=client_policy.for_service(service_policy), now=now, rng=state.rng), service_key
+    assert policies is not None  # a client of this realm, checked above
+    client_policy, service_policy = policies.value
+    return issue_service_ticket_with_part(verified, body, service_key=service_key,
+                                          policy=client_policy.for_service(service_policy), now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/tgs")
 def tgs_exchange() -> dict[str, str]:
     state = kdc_state()
-    seen: dict[str, str] = {}
+    batch = Batch(state.redis)
+    address = state.rate_limiter.queue_address(batch, _address())
     try:
         tgs_req = TgsRequest.from_bytes(_field("tgs_req"))
-        reply, service_key = _tgs_exchange(state, tgs_req, seen)
+    except TallyError as err:
+        _send_first(state, batch, address)  # a limited address hears 429 whatever its body
+        _audit("tgs.refuse", "refused", error=str(err.code))
+        raise
+    krbtgt = state.db.queue_find(batch, state.db.tgs)
+    revocation = state.revocation.queue_version(batch)
+    _send_first(state, batch, address)
+    seen: dict[str, str] = {}
+    try:
+        issued = _tgs_exchange(state, tgs_req, krbtgt, revocation, seen)
     except TallyError as err:
         _audit("tgs.refuse", "refused", **seen, error=str(err.code))
         raise
-    _audit("tgs.issue", "success", **seen, **_issue_fields(reply.ticket, service_key))
-    return {"tgs_rep": b64encode(reply.to_bytes())}
+    _audit("tgs.issue", "success", **seen, **_issue_fields(issued))
+    return {"tgs_rep": b64encode(issued.reply.to_bytes())}
 
 
 @kdc_api.post("/v1/as/params")

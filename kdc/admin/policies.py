@@ -10,12 +10,17 @@ the realm default and the principal's name for an override (names never
 start with ``@``), each a JSON object of the fields it sets.  The KDC's hot
 path costs one HMGET per exchange, whether or not any override exists: the
 AS exchange reads the default and the client's field, the TGS exchange the
-default, the client's and the service's fields.
+default, the client's and the service's fields (``queue_resolve``, in the
+exchange's batch).  What is read is decoded through small in-process maps
+keyed by the stored text itself, so a changed policy is a different key:
+every exchange applies the policy as stored when it read it, never an older one.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -29,8 +34,11 @@ from tally_runtime.redis_store import store_errors
 from ..exchange import TicketPolicy
 from ..key_policy import MAX_TICKET_LIFE_S, KeyPolicy
 from ..lockout import LockoutPolicy
+from ..store_batch import Batch, Reply
 
 DEFAULT_FIELD = "@default"
+#: Distinct (default, override) pairs whose resolution is kept; past it the map starts afresh.
+RESOLVED_CACHE = 1024
 _DAY = 86400
 #: Inclusive bounds of each field: a typo must not issue a ten-year ticket or disable lockout.
 BOUNDS: Mapping[str, tuple[int, int]] = {
@@ -122,9 +130,15 @@ def _decode(raw: Any, what: str) -> PolicyOverride:
     if raw is None:
         return PolicyOverride()
     try:
-        return PolicyOverride.from_dict(json.loads(raw))
+        return _parse(raw)
     except (ValueError, InvalidRequest) as e:
         raise ConfigurationError(f"the stored policy of {what} is corrupt") from e
+
+
+@functools.lru_cache(maxsize=RESOLVED_CACHE)
+def _parse(raw: bytes | str) -> PolicyOverride:
+    """A stored override by its exact text (a frozen value: sharing it is safe; errors are not kept)."""
+    return PolicyOverride.from_dict(json.loads(raw))
 
 
 def _text(value: Any) -> str:
@@ -139,6 +153,8 @@ class PolicyStore:
         self.base = base
         self._redis = redis_client
         self.key = f"tally:{{{realm}:policy}}"  # read by every AS/TGS: a slot of its own
+        self._merged: dict[tuple[PolicyOverride, PolicyOverride], EffectivePolicy] = {}
+        self._lock = threading.Lock()
 
     def _field(self, principal: Principal) -> str:
         if principal.realm != self.realm:
@@ -146,6 +162,16 @@ class PolicyStore:
         return principal.name
 
     def _resolve(self, default: PolicyOverride, own: PolicyOverride) -> EffectivePolicy:
+        found = self._merged.get((default, own))
+        if found is None:
+            found = self._merge(default, own)
+            with self._lock:
+                if len(self._merged) >= RESOLVED_CACHE:
+                    self._merged.clear()
+                self._merged[(default, own)] = found
+        return found
+
+    def _merge(self, default: PolicyOverride, own: PolicyOverride) -> EffectivePolicy:
         merged = own.over(default)
 
         def pick(name: str) -> int:
@@ -159,21 +185,33 @@ class PolicyStore:
 
     # -- the KDC's hot path: one HMGET each ------------------------------------
 
-    def resolve(self, principal: Principal) -> EffectivePolicy:
+    def queue_resolve(self, batch: Batch, *principals: Principal) -> Reply[tuple[EffectivePolicy, ...]]:
+        """The effective policy of each of ``principals`` (of this realm), read in ``batch`` by one HMGET."""
+        fields_ = [self._field(p) for p in principals]
+        return batch.add(functools.partial(self._resolved, principals),
+                         ("HMGET", self.key, DEFAULT_FIELD, *fields_))
+
+    def _resolve_now(self, *principals: Principal) -> tuple[EffectivePolicy, ...]:
+        fields_ = [self._field(p) for p in principals]
         with store_errors():
-            default, own = self._redis.hmget(self.key, [DEFAULT_FIELD, self._field(principal)])
-        return self._resolve(_decode(default, "the realm"), _decode(own, str(principal)))
+            raw = self._redis.hmget(self.key, [DEFAULT_FIELD, *fields_])
+        return self._resolved(principals, [raw])
+
+    def _resolved(self, principals: tuple[Principal, ...], replies: list[Any]) -> tuple[EffectivePolicy, ...]:
+        default, *own = replies[0]
+        realm = _decode(default, "the realm")
+        return tuple(self._resolve(realm, _decode(raw, str(p))) for raw, p in zip(own, principals, strict=True))
+
+    def resolve(self, principal: Principal) -> EffectivePolicy:
+        return self._resolve_now(principal)[0]
 
     def resolve_default(self) -> EffectivePolicy:
         """What a principal without an override gets."""
         return self._resolve(self.realm_default(), PolicyOverride())
 
     def resolve_pair(self, client: Principal, service: Principal) -> tuple[EffectivePolicy, EffectivePolicy]:
-        with store_errors():
-            default, own, other = self._redis.hmget(self.key, [DEFAULT_FIELD, self._field(client),
-                                                               self._field(service)])
-        realm = _decode(default, "the realm")
-        return self._resolve(realm, _decode(own, str(client))), self._resolve(realm, _decode(other, str(service)))
+        client_policy, service_policy = self._resolve_now(client, service)
+        return client_policy, service_policy
 
     # -- administration --------------------------------------------------------
 
