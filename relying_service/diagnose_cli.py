@@ -22,7 +22,7 @@ from tally_protocol.verify import VerifyPolicy
 from tally_runtime.cli_errors import CommandFailed, TallyCommand
 from tally_runtime.keytab_file import read_keytab
 from tally_runtime.redis_settings import RedisSettings
-from tally_runtime.redis_store import connect, store_errors
+from tally_runtime.redis_store import connect
 from tally_runtime.replay_cache import RedisReplayCache
 from tally_runtime.settings import Settings
 
@@ -50,18 +50,11 @@ def _read_header(value: str | None) -> str:
     return text
 
 
-def replay_lookup(settings: RedisSettings) -> Callable[[bytes], bool]:
-    """EXISTS on the service's replay cache: a diagnosis never claims an authenticator."""
+def replay_lookup(settings: RedisSettings) -> Callable[[bytes, int], bool]:
+    """A read-only lookup (``SISMEMBER``) in the services' replay cache: a diagnosis never claims an authenticator."""
     if settings.embedded:
         raise InvalidRequest("--replay-cache needs TALLY_REDIS_URL (the services' shared replay cache)")
-    client = connect(settings)
-    cache = RedisReplayCache(client)
-
-    def seen(key: bytes) -> bool:
-        with store_errors():
-            return bool(client.exists(cache.entry_key(key)))
-
-    return seen
+    return RedisReplayCache(connect(settings)).holds
 
 
 def render(diagnosis: Diagnosis) -> str:

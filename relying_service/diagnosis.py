@@ -140,8 +140,8 @@ _DEFAULT_POLICY = VerifyPolicy()
 
 def diagnose(header: str, view: ServiceView | ClientView, *, clocks: Clocks,
              seen: SeenRequest = _NOTHING_SEEN, policy: VerifyPolicy = _DEFAULT_POLICY,
-             replay_seen: Callable[[bytes], bool] | None = None) -> Diagnosis:
-    """Run every check on ``header``; ``replay_seen(key)`` is a read-only lookup, never a claim."""
+             replay_seen: Callable[[bytes, int], bool] | None = None) -> Diagnosis:
+    """Run every check on ``header``; ``replay_seen(key, ctime)`` is a read-only lookup, never a claim."""
     kind = "service" if isinstance(view, ServiceView) else "client"
     checks: list[Check] = []
     try:
@@ -160,7 +160,7 @@ def diagnose(header: str, view: ServiceView | ClientView, *, clocks: Clocks,
         auth, client = _client_side(ap_req, view, clocks, policy, checks)
     _authenticator_checks(auth, client, clocks, policy, seen, checks)
     if auth is not None and client is not None and replay_seen is not None:
-        checks.append(_replay(replay_seen(replay_key(ticket.service, client, auth.ctime, auth.nonce))))
+        checks.append(_replay(replay_seen(replay_key(ticket.service, client, auth.ctime, auth.nonce), auth.ctime)))
     verdict = None
     if isinstance(view, ServiceView) and seen.complete:
         try:

@@ -1,12 +1,20 @@
 """Replay caches: Redis (shared by every replica) and in-process.
 
 Both keep the ``tally_protocol.replay.ReplayCache`` contract and run the same
-contract test suite.  Redis uses one atomic ``SET key 1 NX PX ttl``: exactly
-one of any number of concurrent presentations wins, on whichever replica.
+contract test suite.  Redis runs one server-side script per claim (``CLAIM``,
+by ``EVALSHA``), atomically on the node of the key's shard: exactly one of
+any number of concurrent presentations wins, on whichever replica.
+
+Layout (docs/protocol.md §9.5): an accepted authenticator is a 14-byte member
+of a set, one set per shard and ``BUCKET_S`` window of its ``ctime``
+(``tr:{xx}<ctime // 32>``), and the set expires with its longest-lived
+member.  A replay carries the same ``ctime``, so it lands in the same set;
+and one member costs ~70 B of Redis memory where a key per entry cost ~118 B
+(a key, its own expiry entry and its own dict slot each).
 
 Loss detection (RFC 4120 §3.2.3, docs/protocol.md "Losing the replay
 cache"): each cache has a birth time.  Redis keeps it in marker keys written
-once (``SET NX``, no expiry) and read in the same ``MULTI`` as every claim, so
+once (``SET NX``, no expiry) and read by the same script as every claim, so
 a flush, a restart without persistence or a failover that missed writes shows
 as a missing marker: it is re-created with birth = now and authenticators
 dated before birth + skew are refused with ``ReplayCacheRecovering``.  The
@@ -14,18 +22,20 @@ in-process cache is born with its process: a new process forgot everything.
 
 Durability (docs/protocol.md §9.5.1): replication is asynchronous, and a
 failover to a replica that missed a claim loses it while the markers, written
-long before, survive.  So with ``Durability.min_replicas`` > 0 the claim's
-MULTI/EXEC is followed, in the same write on the same connection (to the
-master of the key's slot on a Cluster), by ``WAIT min_replicas timeout``; a
-claim fewer replicas acknowledged is ``StoreUnavailable`` (fail closed).
+long before, survive.  So with ``Durability.min_replicas`` > 0 the claim is
+followed, in the same write on the same connection (to the master of the
+key's slot on a Cluster), by ``WAIT min_replicas timeout``; a claim fewer
+replicas acknowledged is ``StoreUnavailable`` (fail closed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -35,17 +45,38 @@ from tally_protocol.replay import REPLAY_KEY_SIZE, refuse_before_recovered
 from .redis_settings import Durability
 from .redis_store import round_trip, store_errors
 
-#: Short prefix: the key is the prefix, a hash tag and 16 raw hash bytes, so
-#: memory per entry stays small and keys hash uniformly over cluster slots.
+#: Short prefix: keys stay small and, with the hash tag, spread evenly over cluster slots.
 PREFIX = b"tr:"
-#: Suffix of a shard's birth marker; no replay key (16 bytes) ends this way at this length.
-MARKER = b"birth"
-#: Every replay key and its shard's marker share a hash tag (the hex of the key's
-#: first byte), so one MULTI touches one slot: Redis Cluster safe.  256 tags
-#: spread over a cluster's masters; a shard that loses writes loses its markers too.
+#: Suffix of a shard's birth marker.  ".2" names this layout: a store written in the earlier
+#: one (a key per entry, markers ``tr:{xx}birth``) has no such marker, so it reads as a loss
+#: and is refused for one window instead of trusted with entries this code cannot see.
+MARKER = b"birth.2"
+#: Every bucket of a shard and the shard's marker share a hash tag (the hex of the key's first
+#: byte), so one script touches one slot: Redis Cluster safe.  256 tags spread over a
+#: cluster's masters; a shard that loses writes loses its markers too.
 SHARDS = 256
+#: Width of a bucket in seconds of ``ctime``: an entry outlives its TTL by less than this.
+BUCKET_S = 32
+#: Bytes of the replay key stored as the member, after the first (the shard tag holds it).
+#: 14 bytes is the largest member in Redis's 16-byte allocation class; with the shard byte
+#: 120 bits of the key remain, so two authenticators share a member with negligible odds,
+#: and that could only refuse a fresh one, never accept a replay.
+MEMBER_SIZE = 14
 #: No replica asked for: a single server, or an operator who chose availability (§9.5.1).
 NOT_REPLICATED = Durability()
+
+#: KEYS: marker, bucket.  ARGV: birth if re-born (ceil(now)), member, ttl_ms.
+#: Returns {1 if the marker was re-born else 0, the marker's birth, 1 if claimed else 0}.
+CLAIM = b"""\
+local reborn = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local birth = redis.call('GET', KEYS[1])
+local claimed = redis.call('SADD', KEYS[2], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return {reborn and 1 or 0, birth, claimed}
+"""
+CLAIM_SHA = hashlib.sha1(CLAIM).hexdigest().encode()
 
 
 def shard_tag(key: bytes) -> bytes:
@@ -60,34 +91,38 @@ class RedisReplayCache:
         self._clock = clock
         self._durability = durability
 
-    def entry_key(self, key: bytes) -> bytes:
-        return self._prefix + shard_tag(key) + key
+    def entry(self, key: bytes, ctime: int) -> tuple[bytes, bytes]:
+        """Where a claim of ``key`` (an authenticator dated ``ctime``) is recorded: its set and its member."""
+        return self._prefix + shard_tag(key) + b"%d" % (ctime // BUCKET_S), key[1:1 + MEMBER_SIZE]
 
     def marker_key(self, key: bytes) -> bytes:
         return self._prefix + shard_tag(key) + MARKER
+
+    def holds(self, key: bytes, ctime: int) -> bool:
+        """Whether ``key`` is recorded (read-only: ``SISMEMBER``, for diagnosis)."""
+        with store_errors():
+            return bool(self._client.sismember(*self.entry(key, ctime)))  # type: ignore[arg-type]
 
     def claim(self, key: bytes, ttl_ms: int, *, ctime: int, max_skew_s: int) -> bool:
         if len(key) != REPLAY_KEY_SIZE or ttl_ms <= 0:
             raise ValueError("replay key must be 16 bytes and ttl positive")
         now = self._clock()
-        marker, entry = self.marker_key(key), self.entry_key(key)
+        bucket, member = self.entry(key, ctime)
+        args = (2, self.marker_key(key), bucket, str(math.ceil(now)).encode(), member, ttl_ms)
         wait = self._durability.min_replicas
-        commands: list[tuple[object, ...]] = [
-            ("MULTI",),
-            ("SET", marker, str(math.ceil(now)).encode(), "NX"),  # re-born after a loss, else untouched
-            ("GET", marker),
-            ("SET", entry, b"1", "NX", "PX", ttl_ms),
-            ("EXEC",),
-        ]
-        if wait:
-            commands.append(("WAIT", wait, self._durability.replica_ack_timeout_ms))
+        waits: list[tuple[Any, ...]] = [("WAIT", wait, self._durability.replica_ack_timeout_ms)] if wait else []
         with store_errors():
-            replies = round_trip(self._client, entry, commands)
-        reborn, raw_birth, claimed = replies[4]
-        if wait and replies[5] < wait:
+            try:
+                replies = round_trip(self._client, bucket, [("EVALSHA", CLAIM_SHA, *args), *waits])
+            except redis.exceptions.NoScriptError:
+                # A node that has not run it yet (new, restarted, failed over): nothing ran, so send the
+                # script itself, in the same write, on the same connection; the node keeps it from then on.
+                replies = round_trip(self._client, bucket, [("EVAL", CLAIM, *args), *waits])
+        reborn, raw_birth, claimed = replies[0]
+        if wait and replies[1] < wait:
             # Accepting now would let a failover to a replica without this claim accept the
             # authenticator again.  The entry stays on the master: this one is refused either way.
-            raise StoreUnavailable(f"the replay claim reached {replies[5]} of the {wait} replicas it needs")
+            raise StoreUnavailable(f"the replay claim reached {replies[1]} of the {wait} replicas it needs")
         try:
             birth = float(raw_birth)
         except (TypeError, ValueError):  # someone wrote the marker by hand: we cannot tell, so fail closed

@@ -285,8 +285,12 @@ def test_a_paused_cluster_master_is_a_503_within_one_command_timeout(cluster: Re
 
 # --- Durability: WAIT after every replay claim (docs/protocol.md §9.5.1) -----------------------------------
 
+#: The authenticators' time: fixed, so a test can find the set its claim went to (``cache.entry(key, CTIME)``).
+CTIME = int(time.time())
+
+
 def claim(cache: RedisReplayCache, key: bytes) -> bool:
-    return cache.claim(key, 60_000, ctime=int(time.time()), max_skew_s=300)
+    return cache.claim(key, 60_000, ctime=CTIME, max_skew_s=300)
 
 
 def durable_cache(env: dict[str, str], **extra: str) -> tuple[RedisReplayCache, redis.Redis]:
@@ -316,7 +320,7 @@ def test_a_claim_is_accepted_once_a_replica_holds_it_and_refused_when_the_replic
         key = os.urandom(16)
         assert claim(cache, key) is True
         with replica.client() as on_replica:
-            assert on_replica.exists(cache.entry_key(key)) == 1  # WAIT returned: the replica has it
+            assert on_replica.sismember(*cache.entry(key, CTIME)) == 1  # WAIT returned: the replica has it
         replica.kill()
         with pytest.raises(StoreUnavailable):
             claim(cache, os.urandom(16))
@@ -330,7 +334,7 @@ def test_sentinel_claims_are_on_the_replica_when_accepted(sentinel_group: Sentin
     key = os.urandom(16)
     assert claim(cache, key) is True
     with sentinel_group.replica().client() as replica:
-        assert replica.exists(cache.entry_key(key)) == 1
+        assert replica.sismember(*cache.entry(key, CTIME)) == 1
     client.close()
 
 
@@ -339,9 +343,9 @@ def test_cluster_claims_wait_on_the_master_of_their_slot(cluster: RedisCluster3x
     for _ in range(6):  # keys on several masters: each WAIT goes to the node that wrote
         key = os.urandom(16)
         assert claim(cache, key) is True
-        with cluster.replica_of(cluster.master_of_slot(key_slot(cache.entry_key(key)))).client() as replica:
+        with cluster.replica_of(cluster.master_of_slot(key_slot(cache.entry(key, CTIME)[0]))).client() as replica:
             replica.execute_command("READONLY")  # a cluster replica answers reads of its master's slots only so
-            assert replica.exists(cache.entry_key(key)) == 1
+            assert replica.sismember(*cache.entry(key, CTIME)) == 1
     client.close()
 
 

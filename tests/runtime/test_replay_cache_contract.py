@@ -25,7 +25,7 @@ from redis.retry import Retry
 
 from tally_protocol.errors import ReplayCacheRecovering, StoreUnavailable
 from tally_protocol.replay import REPLAY_KEY_SIZE, ReplayCache
-from tally_runtime.replay_cache import InMemoryReplayCache, RedisReplayCache
+from tally_runtime.replay_cache import CLAIM_SHA, MEMBER_SIZE, InMemoryReplayCache, RedisReplayCache
 from tests.support.redis_proc import RedisProcess, free_port
 
 NOW = 1_000_000.0
@@ -154,11 +154,42 @@ class RedisContract(ReplayCacheContract):
     def test_entry_is_stored_with_the_requested_ttl(self, cache: RedisReplayCache, client: redis.Redis) -> None:
         key = new_key()
         claim(cache, key, LONG_TTL_MS)
-        assert 0 < client.pttl(cache.entry_key(key)) <= LONG_TTL_MS
+        bucket, member = cache.entry(key, int(NOW))
+        assert client.sismember(bucket, member)
+        assert 0 < client.pttl(bucket) <= LONG_TTL_MS
+
+    def test_a_bucket_lives_as_long_as_its_longest_lived_entry(self, cache: RedisReplayCache,
+                                                               client: redis.Redis) -> None:
+        long, short = b"\x00" + new_key()[1:], b"\x00" + new_key()[1:]  # one shard, one ctime: one bucket
+        claim(cache, long, LONG_TTL_MS)
+        claim(cache, short, SHORT_TTL_MS)
+        assert cache.entry(long, int(NOW))[0] == cache.entry(short, int(NOW))[0]
+        assert client.pttl(cache.entry(long, int(NOW))[0]) > LONG_TTL_MS - 5_000
+
+    def test_a_replay_lands_in_the_bucket_of_its_first_presentation(self, cache: RedisReplayCache) -> None:
+        key = new_key()
+        claim(cache, key, LONG_TTL_MS, ctime=int(NOW) - 1)
+        assert cache.holds(key, int(NOW) - 1)
+        assert claim(cache, key, LONG_TTL_MS, ctime=int(NOW) - 1) is False
+
+    def test_an_entry_is_one_short_member_not_a_key_of_its_own(self, cache: RedisReplayCache,
+                                                              client: redis.Redis) -> None:
+        before = client.dbsize()
+        for _ in range(20):
+            claim(cache, b"\x07" + new_key()[1:], LONG_TTL_MS)
+        bucket, member = cache.entry(b"\x07" + new_key()[1:], int(NOW))
+        assert (client.dbsize() - before, client.scard(bucket), len(member)) == (1, 20, MEMBER_SIZE)
 
     def test_entry_and_its_marker_share_a_cluster_slot(self, cache: RedisReplayCache) -> None:
         key = new_key()
-        assert key_slot(cache.entry_key(key)) == key_slot(cache.marker_key(key))
+        assert key_slot(cache.entry(key, int(NOW))[0]) == key_slot(cache.marker_key(key))
+
+    def test_a_node_that_lost_its_scripts_is_sent_the_script_again(self, cache: RedisReplayCache,
+                                                                  client: redis.Redis) -> None:
+        key = new_key()
+        client.script_flush()  # a restarted or newly promoted node: EVALSHA answers NOSCRIPT
+        assert claim(cache, key, LONG_TTL_MS) is True
+        assert claim(cache, key, LONG_TTL_MS) is False
 
     def test_marker_is_written_once_and_keeps_its_birth(self, client: redis.Redis) -> None:
         clock = FakeClock()
@@ -223,6 +254,16 @@ class TestRedisReplayCacheOnRealRedis(RedisContract):
     def client(self, real_redis: redis.Redis) -> redis.Redis:
         return real_redis
 
+
+    def test_the_script_is_sent_once_then_run_by_its_digest(self, cache: RedisReplayCache,
+                                                           client: redis.Redis) -> None:
+        client.script_flush()
+        client.config_resetstat()
+        for _ in range(3):
+            claim(cache, new_key(), LONG_TTL_MS)
+        stats = client.info("commandstats")
+        assert (stats["cmdstat_eval"]["calls"], stats["cmdstat_evalsha"]["calls"]) == (1, 3)
+        assert client.script_exists(CLAIM_SHA) == [True]
 
     def test_two_clients_of_one_server_share_claims(self, cache: ReplayCache, redis_server: RedisProcess) -> None:
         key = new_key()
