@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from tally_protocol import Random
 from tally_protocol.binding import RequestBinding
 from tally_protocol.codes import TgsOptions, TicketFlags
-from tally_protocol.crypto import x25519_public_key, x25519_shared_secret
+from tally_protocol.crypto import x25519_public_key_and_secret
 from tally_protocol.errors import ClockSkew, IntegrityError, PolicyRefused, PreauthFailed, WrongRealm
 from tally_protocol.keys import KEY_SIZE, Key, Keyset
 from tally_protocol.messages import (
@@ -117,9 +117,7 @@ def issue_tgt_with_part(checked: PreauthChecked, as_req_bytes: bytes, *, client_
     session_key = rng(KEY_SIZE)
     part = EncTicketPart(flags, session_key, req.client, t, t, end, renew_till, rng(TICKET_ID_SIZE))
     ticket = Ticket.issue(req.service, tgs_key, part, nonce=rng(NONCE))
-    private = rng(32)
-    kdc_public = x25519_public_key(private)
-    shared = x25519_shared_secret(private, req.client_public)
+    kdc_public, shared = x25519_public_key_and_secret(rng(32), req.client_public)
     return Issued(AsReply.create(
         client=req.client, ticket=ticket, kdc_public=kdc_public, client_key=client_key,
         shared_secret=shared, as_req_bytes=as_req_bytes,

@@ -3,7 +3,9 @@
 An AS or TGS exchange needs a handful of unrelated reads and counters (rate
 limits, lockout, policies, principal records, the revocation list's
 version).  Sent one by one they cost a round trip and a trip through
-redis-py each; queued here they go out as one non-transactional pipeline.
+redis-py each; queued here they go out in one write on one connection
+(``redis_store.round_trip``: no per-command pipeline bookkeeping), or, on a
+Redis Cluster, as one non-transactional pipeline that redis-py splits by node.
 
 Rules this module keeps:
 
@@ -26,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import redis
 
 from tally_protocol.errors import StoreUnavailable
-from tally_runtime.redis_store import store_errors
+from tally_runtime.redis_store import is_cluster, round_trip, store_errors
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -46,32 +48,41 @@ class Reply(Generic[T]):
 
 
 class Batch:
-    """A non-transactional pipeline of independent units; ``send`` runs it, each ``Reply`` decodes its part."""
+    """Independent units sent together; ``send`` runs them, each ``Reply`` decodes its part.
+
+    Decoders see raw replies on a single node and redis-py's converted ones
+    (``EXPIRE`` as a bool) on a Cluster: they accept both.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
-        self._pipe: Any = client.pipeline(transaction=False)
-        self._queued = 0
+        self._client = client
+        self._commands: list[Command] = []
         self._replies: list[Any] | None = None
 
     def add(self, decode: Callable[[list[Any]], T], *commands: Command) -> Reply[T]:
         """Queue ``commands`` (one unit); ``decode`` turns their replies, in order, into the unit's answer."""
         if self._replies is not None:
             raise RuntimeError("the batch was already sent")
-        for command in commands:
-            self._pipe.execute_command(*command)
-        reply = Reply(self, self._queued, len(commands), decode)
-        self._queued += len(commands)
+        reply = Reply(self, len(self._commands), len(commands), decode)
+        self._commands.extend(commands)
         return reply
 
     def send(self) -> None:
         """One round trip for everything queued (nothing when empty)."""
         if self._replies is not None:
             return
-        if not self._queued:
+        if not self._commands:
             self._replies = []
             return
         with store_errors():
-            self._replies = list(self._pipe.execute())  # execute() resets the pipeline, releasing its connection
+            if is_cluster(self._client):
+                pipe: Any = self._client.pipeline(transaction=False)
+                for command in self._commands:
+                    pipe.execute_command(*command)
+                self._replies = list(pipe.execute())
+            else:
+                # The route key only matters on a Cluster: one node holds every key here.
+                self._replies = round_trip(self._client, b"", self._commands)
 
     def replies(self, start: int, count: int) -> list[Any]:
         if self._replies is None:

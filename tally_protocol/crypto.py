@@ -144,12 +144,20 @@ def x25519_public_key(private: bytes) -> bytes:
 
 def x25519_shared_secret(private: bytes, peer_public: bytes) -> bytes:
     """X25519(private, peer); a low-order peer key (all-zero secret) is refused."""
+    return _exchange(X25519PrivateKey.from_private_bytes(private), peer_public)
+
+
+def x25519_public_key_and_secret(private: bytes, peer_public: bytes) -> tuple[bytes, bytes]:
+    """``(x25519_public_key(private), x25519_shared_secret(private, peer))`` with one key set-up, not two."""
+    key = X25519PrivateKey.from_private_bytes(private)
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), _exchange(key, peer_public)
+
+
+def _exchange(key: X25519PrivateKey, peer_public: bytes) -> bytes:
     if len(peer_public) != X25519_SIZE:
         raise MalformedMessage("X25519 public key must be 32 bytes")
     try:
-        return X25519PrivateKey.from_private_bytes(private).exchange(
-            X25519PublicKey.from_public_bytes(peer_public)
-        )
+        return key.exchange(X25519PublicKey.from_public_bytes(peer_public))
     except ValueError as e:  # cryptography refuses an all-zero shared secret
         raise MalformedMessage("invalid X25519 public key") from e
 

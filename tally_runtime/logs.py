@@ -17,6 +17,7 @@ stands in the log.  Code that must not proceed without a durable record
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -79,6 +80,12 @@ def remove_audit_sink(sink: AuditSink) -> None:
         _SINKS.remove(sink)
 
 
+@functools.lru_cache(maxsize=512)
+def _looks_secret(name: str) -> bool:
+    """Field names come from code, a few dozen of them: each is judged once per process."""
+    return any(word in name.lower() for word in _SECRET_WORDS) and name not in _NOT_SECRET
+
+
 def audit_entry(event: str, outcome: str, fields: Mapping[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """The event as logged and stored; ``ValueError`` for a field whose name suggests a secret.
 
@@ -86,7 +93,7 @@ def audit_entry(event: str, outcome: str, fields: Mapping[str, Any], *, now: flo
     stored audit stream, so an administrator can find what a user quotes.
     """
     for name in fields:
-        if any(word in name.lower() for word in _SECRET_WORDS) and name not in _NOT_SECRET:
+        if _looks_secret(name):
             raise ValueError(f"audit field {name!r} looks like a secret; log names and codes only")
     when = int(time.time() if now is None else now)
     request_id = current_request_id()
@@ -94,9 +101,12 @@ def audit_entry(event: str, outcome: str, fields: Mapping[str, Any], *, now: flo
     return {"audit": True, "event": event, "outcome": outcome, "time": when, **context, **fields}
 
 
+_AUDIT_LOG = logging.getLogger(AUDIT_LOGGER)  # getLogger takes logging's module lock on every call
+
+
 def log_audit_entry(entry: Mapping[str, Any]) -> None:
     """Write an event built by ``audit_entry`` to the audit log only (no sinks)."""
-    logging.getLogger(AUDIT_LOGGER).info(str(entry["event"]), extra={"fields": dict(entry)})
+    _AUDIT_LOG.info(str(entry["event"]), extra={"fields": dict(entry)})
 
 
 def _to_sinks(entry: Mapping[str, Any]) -> None:

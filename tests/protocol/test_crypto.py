@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from tally_protocol.crypto import (
     seal,
     unseal,
     x25519_public_key,
+    x25519_public_key_and_secret,
     x25519_shared_secret,
 )
 from tally_protocol.encoding import PROTOCOL_VERSION
@@ -164,16 +166,24 @@ def test_same_plaintext_and_nonce_give_the_same_blob_and_nothing_more() -> None:
     assert body_a[-TAG_SIZE:] != body_b[-TAG_SIZE:]
 
 
+@pytest.mark.parametrize("exchange", [x25519_shared_secret, x25519_public_key_and_secret])
 @pytest.mark.parametrize("u", LOW_ORDER, ids=[f"u{i}" for i in range(len(LOW_ORDER))])
-def test_low_order_x25519_point_is_refused(u: int) -> None:
+def test_low_order_x25519_point_is_refused(u: int, exchange: Any) -> None:
     with pytest.raises(MalformedMessage):
-        x25519_shared_secret(bytes(range(32)), u.to_bytes(32, "little"))
+        exchange(bytes(range(32)), u.to_bytes(32, "little"))
 
 
+@pytest.mark.parametrize("exchange", [x25519_shared_secret, x25519_public_key_and_secret])
 @pytest.mark.parametrize("size", [0, 31, 33])
-def test_x25519_public_key_of_the_wrong_size_is_refused(size: int) -> None:
+def test_x25519_public_key_of_the_wrong_size_is_refused(size: int, exchange: Any) -> None:
     with pytest.raises(MalformedMessage):
-        x25519_shared_secret(bytes(range(32)), bytes(size))
+        exchange(bytes(range(32)), bytes(size))
+
+
+def test_x25519_public_key_and_secret_in_one_set_up_equal_the_two_apart() -> None:
+    a, b = bytes(range(32)), bytes(range(32, 64))
+    assert x25519_public_key_and_secret(a, x25519_public_key(b)) == (x25519_public_key(a),
+                                                                      x25519_shared_secret(a, x25519_public_key(b)))
 
 
 def test_x25519_both_sides_agree() -> None:
