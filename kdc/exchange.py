@@ -32,6 +32,7 @@ from tally_protocol.messages import (
 from tally_protocol.messages.ticket import TICKET_ID_SIZE
 from tally_protocol.principal import Principal
 from tally_protocol.replay import replay_key, replay_ttl_ms
+from tally_protocol.ticket_cache import TicketCache
 from tally_protocol.verify import Verified, VerifyPolicy, verify_ap_request
 
 NONCE = 12
@@ -127,12 +128,12 @@ def issue_tgt_with_part(checked: PreauthChecked, as_req_bytes: bytes, *, client_
 
 
 def check_tgs_request(tgs_req: TgsRequest, *, realm: str, tgs_keys: Keyset, now: float,
-                      verify: VerifyPolicy) -> tuple[Verified, TgsRequestBody]:
-    """Verify the TGT and authenticator exactly as a relying service would."""
+                      verify: VerifyPolicy, tgts: TicketCache | None = None) -> tuple[Verified, TgsRequestBody]:
+    """Verify the TGT and authenticator exactly as a relying service would (``tgts``: TGTs already opened)."""
     body = tgs_req.decoded_body()
     verified = verify_ap_request(
         tgs_req.ap_req, service=Principal.tgs(realm), keyset=tgs_keys,
-        binding=RequestBinding.for_tgs(realm, tgs_req.body), now=now, policy=verify,
+        binding=RequestBinding.for_tgs(realm, tgs_req.body), now=now, policy=verify, tickets=tgts,
     )
     return verified, body
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from flask import Flask, current_app
 
 from tally_protocol import Random
+from tally_protocol.ticket_cache import TicketCache
 from tally_protocol.verify import VerifyPolicy
 from tally_runtime.replay_cache import RedisReplayCache
 
@@ -36,6 +37,10 @@ class KdcState:
     rng: Random
     #: Checked at the TGS with no cache (cache_s=0): one GET per TGS request.
     revocation: RevocationList
+    #: TGTs already opened (a client presents one TGT for every TGS request until it expires).  An entry is
+    #: used only while the TGS keyset hands out the very key object that opened it, which the principal
+    #: store's unwrap cache keeps for as long as the stored krbtgt version and the master keyring are unchanged.
+    tgts: TicketCache = field(default_factory=TicketCache)
 
 
 def kdc_state(app: Flask | None = None) -> KdcState:

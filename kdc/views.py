@@ -221,7 +221,7 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, krbtgt: Reply[PrincipalR
     tgs = _present(krbtgt.value, db.tgs)
     tgs_keys = db.unwrap_keys(tgs)  # pending versions too: every version a TGT may be sealed under
     verified, body = check_tgs_request(tgs_req, realm=state.realm, tgs_keys=tgs_keys, now=now,
-                                       verify=state.verify_policy)
+                                       verify=state.verify_policy, tgts=state.tgts)
     seen.update(principal=str(verified.client), service=str(body.service))
     tgt = verified.ticket
     if state.revocation.revoked_at(revocation.value, verified.client, tgt.authtime, tgt.ticket_id):

@@ -85,6 +85,30 @@ def test_the_next_tgt_is_sealed_under_a_rotated_krbtgt_key_and_older_tgts_still_
     get_ticket(warm.http, new, warm.api, now=warm.clock.now)
 
 
+def test_a_tgt_is_opened_once_and_its_next_requests_reuse_it(warm: Realm) -> None:
+    tgt = login_alice(warm)
+    get_ticket(warm.http, tgt, warm.api, now=warm.clock.now)
+    tgts = warm.app.extensions["tally_kdc"].tgts
+    assert len(tgts) == 2  # the fixture's TGT and this one
+    get_ticket(warm.http, tgt, warm.api, now=warm.clock.now)
+    assert len(tgts) == 2
+
+
+def test_an_opened_tgt_is_refused_once_its_krbtgt_version_is_gone(warm: Realm) -> None:
+    tgt = login_alice(warm)
+    get_ticket(warm.http, tgt, warm.api, now=warm.clock.now)  # opened and kept
+    warm.db.rotate(TGS)
+    warm.db._update(TGS, lambda record, _now, _wrap: record.with_changes(keys=record.keys[-1:]))
+    assert error(send_tgs(warm.http, tgt, warm.api, now=warm.clock.now)[1]) == "UNKNOWN_KEY_VERSION"
+
+
+def test_an_opened_tgt_is_refused_once_it_expires(warm: Realm) -> None:
+    tgt = login_alice(warm)
+    get_ticket(warm.http, tgt, warm.api, now=warm.clock.now)
+    warm.clock.now = tgt.endtime
+    assert error(send_tgs(warm.http, tgt, warm.api, now=warm.clock.now)[1]) == "TICKET_EXPIRED"
+
+
 def test_a_changed_policy_applies_to_the_next_ticket(warm: Realm) -> None:
     policies = warm.app.extensions["tally_admin"].policies
     policies.set_override(warm.alice, PolicyOverride(tgt_lifetime_s=600))
