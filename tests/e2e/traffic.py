@@ -59,6 +59,8 @@ class Outcome:
     error: str | None
     retry_after: str | None
     latency_s: float
+    #: The refusal's message, for the failure report.
+    message: str | None = None
 
     @property
     def label(self) -> str:
@@ -83,13 +85,14 @@ def send(req: Request, *, stream: str = "", phase: str = "", timeout: float = RE
     finally:
         conn.close()
     latency = time.monotonic() - started
-    error = None
+    error = message = None
     if response.status >= 400:
         try:
-            error = str(json.loads(body)["error"])
+            doc = json.loads(body)
+            error, message = str(doc["error"]), str(doc.get("message"))
         except (ValueError, KeyError, TypeError):
             error = "(no JSON error code)"
-    return Outcome(stream, phase, req, response.status, error, response.getheader("Retry-After"), latency)
+    return Outcome(stream, phase, req, response.status, error, response.getheader("Retry-After"), latency, message)
 
 
 def race(requests: list[Request], timeout: float = REQUEST_TIMEOUT_S) -> list[Outcome]:
@@ -269,6 +272,7 @@ class LoadLoop:
                 if seen:
                     slowest = max(o.latency_s for o in seen)
                     lines.append(f"{stream:5} {phase:10} {labels(seen)} slowest {slowest:.2f}s")
+                    lines += sorted({f"      {o.label}: {o.message}" for o in seen if o.message})
         for phase in dict.fromkeys(c.phase for c in self.sdk_calls):
             calls = [c for c in self.sdk_calls if c.phase == phase]
             counts: dict[str, int] = {}
