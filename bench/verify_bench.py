@@ -29,6 +29,9 @@ from .procs import CpuMeter
 from .redis_server import RedisServer
 from .report import Report, Row
 
+#: Enough threads for one process to keep its core busy while some of them wait for Redis (their
+#: replay claims then share round trips: tally_runtime/group_commit.py).
+VERIFY_THREADS = 16
 SECTION = "1. Verifications per second, one core (verifier pinned to core 0, redis-server to core 1)"
 REPLICA_SECTION = "4b. Verification with service processes sharing one Redis (unpinned, 2 cores)"
 
@@ -41,10 +44,16 @@ class Contender:
     #: Expected best rate, to size the pre-generated batch (running out early is fine: the rate is count/time).
     rate_guess: int
     env: Mapping[str, str] | None = None
+    #: Threads verifying at once in the one process (a threaded server's requests).
+    threads: int = 1
 
 
 CONTENDERS = (
     Contender("tally", "tally", "tallystick Verifier.verify (binding, Redis replay claim)", 9000),
+    Contender("tally-threads", "tally", f"same, {VERIFY_THREADS} threads in the process (to saturate its core)",
+              20000, threads=VERIFY_THREADS),
+    Contender("tally-unbatched", "tally-unbatched", f"same, {VERIFY_THREADS} threads, claims not group-committed",
+              20000, threads=VERIFY_THREADS),
     Contender("mit-file", "gssapi", "python-gssapi accept_sec_context, MIT file rcache", 25000),
     Contender("mit-none", "gssapi", "python-gssapi accept_sec_context, KRB5RCACHETYPE=none", 30000,
               {"KRB5RCACHETYPE": "none"}),
@@ -70,10 +79,10 @@ class VerifyRig:
         self.mit = mit
 
     def start(self, worker: str, n: int, seconds: float, env: Mapping[str, str] | None = None,
-              cpus: set[int] | None = None) -> subprocess.Popen[str]:
+              cpus: set[int] | None = None, threads: int = 1) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.verify_worker", worker, "--n", str(n), "--seconds", f"{seconds:g}",
-             "--redis-url", self.redis.url, "--keytab", str(self.keytab)],
+             "--redis-url", self.redis.url, "--keytab", str(self.keytab), "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.mit.env(**(env or {})),
             cwd=Path(__file__).resolve().parent.parent)
         if cpus is not None:
@@ -113,7 +122,8 @@ def run_one_core(report: Report, rig: VerifyRig, *, seconds: float, rounds: int)
     for r in range(rounds):
         order = CONTENDERS if r % 2 == 0 else tuple(reversed(CONTENDERS))
         for c in order:
-            proc = rig.start(c.worker, max(1000, int(c.rate_guess * seconds * 1.2)), seconds, c.env, cpus={0})
+            proc = rig.start(c.worker, max(1000, int(c.rate_guess * seconds * 1.2)), seconds, c.env, cpus={0},
+                             threads=c.threads)
             rig.ready(proc)
             rig.go(proc)
             doc = rig.result(proc)
@@ -127,6 +137,8 @@ def run_one_core(report: Report, rig: VerifyRig, *, seconds: float, rounds: int)
                        f"verifier busy {doc['cpu_s'] / doc['seconds']:.2f} core; n={doc['count']}, best of {rounds}"))
     report.ratio("1. tallystick verify / MIT accept with file rcache", best["tally"]["rate"],
                  best["mit-file"]["rate"], ">=", 2.0)
+    report.ratio(f"1. tallystick verify, {VERIFY_THREADS} threads / MIT accept with file rcache",
+                 best["tally-threads"]["rate"], best["mit-file"]["rate"], ">=", 2.0)
     report.ratio("1. floor / tallystick verify (AES-GCM floor)", best["floor"]["rate"], best["tally"]["rate"],
                  "<=", 3.0)
     return best

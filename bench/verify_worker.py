@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Args:
     keytab: Path
 
 
-def _tally_checks(args: Args, *, reply: bool) -> Iterator[Check]:
+def _tally_checks(args: Args, *, reply: bool, group_commit: bool = True) -> Iterator[Check]:
     """``Verifier.verify`` as ``TicketAuth`` builds it: keytab file, Redis replay cache, revocation list."""
     from client_sdk.flow import make_ap_request
 
@@ -60,7 +61,7 @@ def _tally_checks(args: Args, *, reply: bool) -> Iterator[Check]:
     headers = [make_ap_request(cred, RequestBinding.for_http("GET", HOST, PATH, b""), now=time.time(),
                                rng=os.urandom).authorization for _ in range(args.n)]
     store = store_client(args.redis_url)
-    verifier = Verifier.from_keytab(args.keytab, replay_cache=RedisReplayCache(store),
+    verifier = Verifier.from_keytab(args.keytab, replay_cache=RedisReplayCache(store, group_commit=group_commit),
                                     revocation=RevocationList(store, service.realm))
 
     def check(header: str) -> Check:
@@ -180,6 +181,7 @@ def checks_for(args: Args) -> list[Check]:
     makers: dict[str, Callable[[], Iterator[Check]]] = {
         "tally": lambda: _tally_checks(args, reply=False),
         "tally-reply": lambda: _tally_checks(args, reply=True),
+        "tally-unbatched": lambda: _tally_checks(args, reply=False, group_commit=False),
         "tally-core": lambda: _tally_core_checks(args),
         "redis-claim": lambda: _redis_claim_checks(args),
         "gssapi": lambda: _gssapi_checks(args, mutual=False),
@@ -191,33 +193,45 @@ def checks_for(args: Args) -> list[Check]:
     return list(makers[args.contender]())
 
 
-def run(checks: list[Check], seconds: float) -> dict[str, Any]:
-    """Time each check; stop after ``seconds``.  Any refusal is counted (and makes the run invalid)."""
-    latencies: list[int] = []
-    errors = 0
-    first_error = ""
+def _timed(checks: list[Check], deadline: int, latencies: list[int], errors: list[str]) -> None:
+    """Time each check until ``deadline`` (ns); any refusal is recorded (and makes the run invalid)."""
     clock = time.perf_counter_ns
-    cpu0 = time.process_time()
-    start = clock()
-    deadline = start + int(seconds * 1e9)
     for check in checks:
         t0 = clock()
         try:
             check()
         except Exception as err:  # noqa: BLE001 - any refusal is reported, not raised: it invalidates the run
-            errors += 1
-            first_error = first_error or f"{type(err).__name__}: {err}"
+            errors.append(f"{type(err).__name__}: {err}")
         t1 = clock()
         latencies.append(t1 - t0)
         if t1 > deadline:
             break
-    elapsed = (clock() - start) / 1e9
+
+
+def run(checks: list[Check], seconds: float, threads: int = 1) -> dict[str, Any]:
+    """Time each check; stop after ``seconds``.  With ``threads`` > 1 the checks are shared among that many
+    threads of this process started together (as a threaded server's requests are)."""
+    per_thread: list[list[int]] = [[] for _ in range(threads)]
+    errors: list[str] = []
+    cpu0 = time.process_time()
+    start = time.perf_counter_ns()
+    deadline = start + int(seconds * 1e9)
+    if threads == 1:
+        _timed(checks, deadline, per_thread[0], errors)
+    else:
+        workers = [threading.Thread(target=_timed, args=(checks[i::threads], deadline, per_thread[i], errors))
+                   for i in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    elapsed = (time.perf_counter_ns() - start) / 1e9
     cpu_s = time.process_time() - cpu0
-    latencies.sort()
+    latencies = sorted(lat for lats in per_thread for lat in lats)
     count = len(latencies)
-    return {"count": count, "errors": errors, "seconds": elapsed, "rate": (count - errors) / elapsed, "cpu_s": cpu_s,
-            "p50_us": latencies[count // 2] / 1e3, "p99_us": latencies[int(count * 0.99)] / 1e3,
-            "first_error": first_error}
+    return {"count": count, "errors": len(errors), "seconds": elapsed, "rate": (count - len(errors)) / elapsed,
+            "cpu_s": cpu_s, "p50_us": latencies[count // 2] / 1e3, "p99_us": latencies[int(count * 0.99)] / 1e3,
+            "first_error": errors[0] if errors else ""}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,12 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, required=True, help="stop timing after this long")
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--keytab", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1, help="verify from this many threads at once")
     ns = parser.parse_args(argv)
     args = Args(ns.contender, ns.n, ns.seconds, ns.redis_url, ns.keytab)
     checks = checks_for(args)
     print("ready", flush=True)
     sys.stdin.readline()
-    print(json.dumps({"contender": args.contender, **run(checks, args.seconds)}), flush=True)
+    print(json.dumps({"contender": args.contender, **run(checks, args.seconds, ns.threads)}), flush=True)
 
 
 if __name__ == "__main__":

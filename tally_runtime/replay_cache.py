@@ -42,8 +42,9 @@ import redis
 from tally_protocol.errors import StoreUnavailable
 from tally_protocol.replay import REPLAY_KEY_SIZE, refuse_before_recovered
 
+from .group_commit import GroupCommit
 from .redis_settings import Durability
-from .redis_store import round_trip, store_errors
+from .redis_store import is_cluster, round_trip, store_errors
 
 #: Short prefix: keys stay small and, with the hash tag, spread evenly over cluster slots.
 PREFIX = b"tr:"
@@ -83,13 +84,24 @@ def shard_tag(key: bytes) -> bytes:
     return b"{%02x}" % key[0]
 
 
+#: One claim's reply from the script: (1 if the marker was re-born else 0, the birth, 1 if claimed else 0).
+ClaimReply = list[Any]
+
+
 class RedisReplayCache:
+    """The shared replay cache.  Concurrent claims of one process's threads share round trips
+    (``GroupCommit``; ``group_commit=False`` sends each alone), except on a Cluster, where each
+    goes to the node of its own shard."""
+
     def __init__(self, client: redis.Redis, prefix: bytes = PREFIX,
-                 clock: Callable[[], float] = time.time, *, durability: Durability = NOT_REPLICATED) -> None:
+                 clock: Callable[[], float] = time.time, *, durability: Durability = NOT_REPLICATED,
+                 group_commit: bool = True) -> None:
         self._client = client
         self._prefix = prefix
         self._clock = clock
         self._durability = durability
+        self._batches: GroupCommit[tuple[Any, ...], ClaimReply] | None = (
+            GroupCommit(self._run) if group_commit and not is_cluster(client) else None)
 
     def entry(self, key: bytes, ctime: int) -> tuple[bytes, bytes]:
         """Where a claim of ``key`` (an authenticator dated ``ctime``) is recorded: its set and its member."""
@@ -108,21 +120,8 @@ class RedisReplayCache:
             raise ValueError("replay key must be 16 bytes and ttl positive")
         now = self._clock()
         bucket, member = self.entry(key, ctime)
-        args = (2, self.marker_key(key), bucket, str(math.ceil(now)).encode(), member, ttl_ms)
-        wait = self._durability.min_replicas
-        waits: list[tuple[Any, ...]] = [("WAIT", wait, self._durability.replica_ack_timeout_ms)] if wait else []
-        with store_errors():
-            try:
-                replies = round_trip(self._client, bucket, [("EVALSHA", CLAIM_SHA, *args), *waits])
-            except redis.exceptions.NoScriptError:
-                # A node that has not run it yet (new, restarted, failed over): nothing ran, so send the
-                # script itself, in the same write, on the same connection; the node keeps it from then on.
-                replies = round_trip(self._client, bucket, [("EVAL", CLAIM, *args), *waits])
-        reborn, raw_birth, claimed = replies[0]
-        if wait and replies[1] < wait:
-            # Accepting now would let a failover to a replica without this claim accept the
-            # authenticator again.  The entry stays on the master: this one is refused either way.
-            raise StoreUnavailable(f"the replay claim reached {replies[1]} of the {wait} replicas it needs")
+        command = (CLAIM_SHA, 2, self.marker_key(key), bucket, str(math.ceil(now)).encode(), member, ttl_ms)
+        reborn, raw_birth, claimed = self._batches.submit(command) if self._batches else self._run([command])[0]
         try:
             birth = float(raw_birth)
         except (TypeError, ValueError):  # someone wrote the marker by hand: we cannot tell, so fail closed
@@ -134,6 +133,28 @@ class RedisReplayCache:
         # A refused authenticator stays recorded: the client retries with a fresh one.
         refuse_before_recovered(birth, ctime, max_skew_s, now)
         return bool(claimed)
+
+    def _run(self, commands: list[tuple[Any, ...]]) -> list[ClaimReply]:
+        """Run claim scripts (``EVALSHA`` arguments) in one write, then ``WAIT`` when replicas are required.
+
+        On a Cluster ``commands`` is one claim, sent to the master of its shard."""
+        wait = self._durability.min_replicas
+        waits: list[tuple[Any, ...]] = [("WAIT", wait, self._durability.replica_ack_timeout_ms)] if wait else []
+        route = commands[0][3]  # the first claim's bucket: every command of a batch goes to the same server
+        with store_errors():
+            try:
+                replies = round_trip(self._client, route, [("EVALSHA", *c) for c in commands] + waits)
+            except redis.exceptions.NoScriptError:
+                # A node that has not run it yet (new, restarted, failed over): nothing ran, so send the
+                # script itself first, in the same write, on the same connection; it keeps it from then on.
+                first, *rest = commands
+                replies = round_trip(self._client, route, [("EVAL", CLAIM, *first[1:])]
+                                     + [("EVALSHA", *c) for c in rest] + waits)
+        if wait and replies[-1] < wait:
+            # Accepting now would let a failover to a replica without these claims accept an
+            # authenticator again.  The entries stay on the master: these are refused either way.
+            raise StoreUnavailable(f"the replay claim reached {replies[-1]} of the {wait} replicas it needs")
+        return replies[:len(commands)]
 
     def seed(self, birth: float = 0.0) -> None:
         """Write every shard's marker unless present (``SET NX``, one pipeline, split per node on a Cluster).

@@ -249,6 +249,24 @@ class TestRedisReplayCacheOnFakeredis(RedisContract):
             claim(RedisReplayCache(fakeredis.FakeRedis(server=server)), new_key(), LONG_TTL_MS)
 
 
+class TestRedisReplayCacheWithoutGroupCommit(RedisContract):
+    """Each claim alone in its round trip (as on a Cluster): the same contract."""
+
+    @pytest.fixture
+    def client(self) -> redis.Redis:
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+    @pytest.fixture
+    def cache(self, client: redis.Redis) -> ReplayCache:
+        cache = RedisReplayCache(client, clock=FakeClock(), group_commit=False)
+        cache.seed(birth=NOW - 10 * SKEW)
+        return cache
+
+    @pytest.fixture
+    def fresh_cache(self, client: redis.Redis) -> ReplayCache:
+        return RedisReplayCache(client, clock=FakeClock(), group_commit=False)
+
+
 class TestRedisReplayCacheOnRealRedis(RedisContract):
     @pytest.fixture
     def client(self, real_redis: redis.Redis) -> redis.Redis:

@@ -1,0 +1,116 @@
+"""GroupCommit: calls that would wait for the wire share the next round trip; a failure fails all of them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from tally_protocol.errors import StoreUnavailable
+from tally_runtime.group_commit import GroupCommit
+
+TIMEOUT_S = 10
+
+
+class Wire:
+    """A ``send`` that records each batch and, when told to, holds a batch until released."""
+
+    def __init__(self, fail: Callable[[list[str]], bool] = lambda batch: False) -> None:
+        self.batches: list[list[str]] = []
+        self.hold = threading.Event()
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def send(self, batch: list[str]) -> list[str]:
+        self.batches.append(batch)
+        if self.hold.is_set():
+            self.hold.clear()
+            self.held.set()
+            assert self.release.wait(TIMEOUT_S)
+        if self.fail(batch):
+            raise StoreUnavailable("the store went away")
+        return [f"reply to {item}" for item in batch]
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def queue_behind_a_held_batch(wire: Wire, group: GroupCommit[str, str], pool: ThreadPoolExecutor,
+                              items: list[str]) -> tuple[Future[str], list[Future[str]]]:
+    """``first`` is on the wire, held; ``items`` are submitted meanwhile and queue up."""
+    wire.hold.set()
+    first = pool.submit(group.submit, "first")
+    assert wire.held.wait(TIMEOUT_S)
+    queued = [pool.submit(group.submit, item) for item in items]
+    wait_for(lambda: group.queued == len(items))
+    return first, queued
+
+
+def test_a_call_with_nothing_in_flight_is_sent_at_once_alone() -> None:
+    wire = Wire()
+    assert GroupCommit(wire.send).submit("a") == "reply to a"
+    assert wire.batches == [["a"]]
+
+
+def test_calls_queued_behind_a_batch_share_the_next_round_trip_each_with_its_own_reply() -> None:
+    wire = Wire()
+    group = GroupCommit(wire.send)
+    with ThreadPoolExecutor(4) as pool:
+        first, queued = queue_behind_a_held_batch(wire, group, pool, ["b", "c", "d"])
+        wire.release.set()
+        assert first.result(TIMEOUT_S) == "reply to first"
+        assert [f.result(TIMEOUT_S) for f in queued] == ["reply to b", "reply to c", "reply to d"]
+    assert wire.batches[0] == ["first"]
+    assert sorted(wire.batches[1]) == ["b", "c", "d"] and len(wire.batches) == 2
+
+
+def test_a_failed_batch_fails_every_caller_in_it_and_the_next_batch_still_runs() -> None:
+    wire = Wire(fail=lambda batch: "b" in batch)
+    group = GroupCommit(wire.send)
+    with ThreadPoolExecutor(4) as pool:
+        first, queued = queue_behind_a_held_batch(wire, group, pool, ["b", "c", "d"])
+        wire.release.set()
+        assert first.result(TIMEOUT_S) == "reply to first"
+        for future in queued:
+            with pytest.raises(StoreUnavailable, match="went away"):
+                future.result(TIMEOUT_S)
+    assert group.submit("e") == "reply to e"
+
+
+def test_a_batch_answered_with_too_few_replies_fails_closed() -> None:
+    group = GroupCommit[str, str](lambda batch: [])
+    with pytest.raises(StoreUnavailable):
+        group.submit("a")
+
+
+def test_a_batch_interrupted_before_its_reply_fails_its_callers_closed() -> None:
+    wire = Wire()
+    interrupted = threading.Event()
+
+    def send(batch: list[str]) -> list[str]:
+        if "b" in batch and not interrupted.is_set():
+            interrupted.set()
+            raise KeyboardInterrupt  # a BaseException in the thread that leads the batch
+        return wire.send(batch)
+
+    group = GroupCommit(send)
+    with ThreadPoolExecutor(4) as pool:
+        first, queued = queue_behind_a_held_batch(wire, group, pool, ["b", "c"])
+        wire.release.set()
+        first.result(TIMEOUT_S)
+        outcomes = []
+        for future in queued:
+            try:
+                outcomes.append(future.result(TIMEOUT_S))
+            except BaseException as e:  # noqa: BLE001 - the leader re-raises the interruption itself
+                outcomes.append(type(e).__name__)
+    assert sorted(outcomes) == ["KeyboardInterrupt", "StoreUnavailable"]
+    assert group.submit("d") == "reply to d"  # the wire was handed on, not left taken
