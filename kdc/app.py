@@ -136,7 +136,7 @@ def create_app(
         verify_policy=verify_policy,
         clock=clock,
         rng=rng,
-        revocation=RevocationList(store, realm, clock, cache_s=0),
+        revocation=RevocationList(store, realm, clock, cache_s=0, durability=settings.redis.durability),
     )
 
     init_admin(app, app.extensions[EXTENSION], settings)

@@ -48,7 +48,8 @@ import redis
 from tally_protocol.errors import InvalidRequest
 from tally_protocol.messages.ticket import TICKET_ID_SIZE
 from tally_protocol.principal import Principal
-from tally_runtime.redis_store import store_errors, transact
+from tally_runtime.redis_settings import Durability
+from tally_runtime.redis_store import confirm_replicated, store_errors, transact
 
 from .key_policy import CEILING_TICKET_S
 from .store_batch import Batch, Reply
@@ -88,7 +89,8 @@ class RevocationList:
     """One realm's revocation list (``redis`` shared by the KDC, the admin tools and every relying service)."""
 
     def __init__(self, redis_client: redis.Redis, realm: str, clock: Callable[[], float] = time.time, *,
-                 cache_s: float = DEFAULT_CACHE_S, longest_ticket_s: int = CEILING_TICKET_S) -> None:
+                 cache_s: float = DEFAULT_CACHE_S, longest_ticket_s: int = CEILING_TICKET_S,
+                 durability: Durability | None = None) -> None:
         self.realm = Principal.tgs(realm).realm
         self._redis = redis_client
         self._clock = clock
@@ -100,6 +102,8 @@ class RevocationList:
         self._principals_key = f"{prefix}:p"
         self._tickets_key = f"{prefix}:t"
         self._version_key = f"{prefix}:v"
+        self._ack_key = f"{prefix}:ack"
+        self._durability = durability or Durability()
         self._lock = threading.Lock()
         self._snapshot = _EMPTY
         self._checked_at: float | None = None
@@ -153,6 +157,9 @@ class RevocationList:
 
     def _transact(self, key: str, fn: Callable[[Any], None]) -> None:
         transact(self._redis, [key], fn, contended="too many concurrent revocations; try again")
+        # A revocation a failover forgets would make revoked tickets good again: like a replay
+        # claim, it counts only once the replicas the store is configured to require have it.
+        confirm_replicated(self._redis, self._ack_key, self._durability, what="the revocation")
 
     # -- reading --------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from redis.sentinel import Sentinel
 from tally_protocol.errors import ConfigurationError, StoreUnavailable
 
 from .metrics import redis_operation
-from .redis_settings import RedisSettings, RedisUrl, Topology
+from .redis_settings import Durability, RedisSettings, RedisUrl, Topology
 
 T = TypeVar("T")
 
@@ -170,6 +170,27 @@ def round_trip(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, 
     except _SendAgain:
         _refresh_slots(client)
         return _send_and_read(client, route_key, commands, may_resend=False)
+
+
+def confirm_replicated(client: redis.Redis, ack_key: str, durability: Durability, *, what: str) -> None:
+    """Make sure a write just made (on any connection) reached ``durability.min_replicas`` replicas.
+
+    ``WAIT`` counts only the writes of the connection it runs on, so one more
+    write (``ack_key``, which must share the slot of the data written) goes
+    first on the same connection: a replica that acknowledges it has every
+    earlier write of that master too, since replication is one ordered
+    stream.  Fewer acknowledgements fail closed: the write may be lost in a
+    failover, and the caller must say so rather than report success.
+    """
+    wanted = durability.min_replicas
+    if not wanted:
+        return
+    with store_errors():
+        replies = round_trip(client, ack_key.encode(), [("SET", ack_key, "1", "PX", 60_000),
+                                                         ("WAIT", wanted, durability.replica_ack_timeout_ms)])
+    if replies[-1] < wanted:
+        raise StoreUnavailable(f"{what} was written but reached {replies[-1]} of the {wanted} replicas it needs, "
+                               "so a failover could lose it; run it again")
 
 
 class _SendAgain(Exception):

@@ -29,7 +29,8 @@ def _utc(epoch: int) -> str:
 
 def _revocations(ctx: click.Context) -> RevocationList:
     db = db_of(ctx)
-    return RevocationList(store_of(ctx, Settings.load()), db.realm)
+    settings = Settings.load()
+    return RevocationList(store_of(ctx, settings), db.realm, durability=settings.redis.durability)
 
 
 @admin_group.command("revoke")

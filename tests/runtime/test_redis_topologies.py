@@ -25,6 +25,7 @@ from kdc.revocation import RevocationList
 from relying_service.verifier import Verifier
 from tally_protocol.binding import RequestBinding
 from tally_protocol.errors import StoreUnavailable
+from tally_protocol.principal import Principal
 from tally_runtime.redis_settings import RedisSettings
 from tally_runtime.redis_store import STORE_ERRORS, connect, is_cluster, is_embedded, store_errors, transact
 from tally_runtime.replay_cache import RedisReplayCache
@@ -301,6 +302,13 @@ def durable_cache(env: dict[str, str], **extra: str) -> tuple[RedisReplayCache, 
     return cache, client
 
 
+def replica_acknowledges(master_port: int) -> bool:
+    """A write on the master is acknowledged: Redis 7 streams to a linked replica only after its first ack."""
+    with redis.Redis(port=master_port) as master:
+        master.set("tally-test:settled", "1")
+        return int(master.execute_command("WAIT", 1, 200)) >= 1
+
+
 def test_a_claim_that_no_replica_acknowledged_is_a_503(own_redis: RedisProcess) -> None:
     cache, client = durable_cache({"TALLY_REDIS_URL": own_redis.url}, MIN_REPLICAS="1", REPLICA_ACK_TIMEOUT_MS="100")
     with pytest.raises(StoreUnavailable, match="reached 0 of the 1 replicas"):
@@ -313,8 +321,7 @@ def test_a_claim_is_accepted_once_a_replica_holds_it_and_refused_when_the_replic
     replica = ServerProcess(tmp_path / "replica", free_port(), [f"replicaof 127.0.0.1 {own_redis.port}"])
     replica.start()
     try:
-        wait_until(lambda: redis.Redis(port=replica.port).info("replication")["master_link_status"] == "up", 10,
-                   "the replica did not sync")
+        wait_until(lambda: replica_acknowledges(own_redis.port), 10, "the replica did not sync")
         cache, client = durable_cache({"TALLY_REDIS_URL": own_redis.url}, MIN_REPLICAS="1",
                                       REPLICA_ACK_TIMEOUT_MS="200")
         key = os.urandom(16)
@@ -346,6 +353,29 @@ def test_cluster_claims_wait_on_the_master_of_their_slot(cluster: RedisCluster3x
         with cluster.replica_of(cluster.master_of_slot(key_slot(cache.entry(key, CTIME)[0]))).client() as replica:
             replica.execute_command("READONLY")  # a cluster replica answers reads of its master's slots only so
             assert replica.sismember(*cache.entry(key, CTIME)) == 1
+    client.close()
+
+
+def durable_revocations(env: dict[str, str], **extra: str) -> tuple[RevocationList, redis.Redis]:
+    redis_settings = settings(env, **extra)
+    client = connect(redis_settings)
+    return RevocationList(client, "EXAMPLE.TEST", durability=redis_settings.durability), client
+
+
+def test_a_revocation_no_replica_acknowledged_is_a_503_not_a_success(own_redis: RedisProcess) -> None:
+    revocations, client = durable_revocations({"TALLY_REDIS_URL": own_redis.url}, MIN_REPLICAS="1",
+                                              REPLICA_ACK_TIMEOUT_MS="100")
+    with pytest.raises(StoreUnavailable, match="revocation was written but reached 0 of the 1 replicas"):
+        revocations.revoke_principal(Principal("mallory", "EXAMPLE.TEST"))
+    client.close()
+
+
+def test_a_sentinel_revocation_is_on_the_replica_when_it_returns(sentinel_group: SentinelGroup) -> None:
+    revocations, client = durable_revocations(sentinel_group.env())
+    mallory = Principal("mallory", "EXAMPLE.TEST")
+    revocations.revoke_principal(mallory)
+    with sentinel_group.replica().client() as replica:
+        assert replica.hget("tally:{EXAMPLE.TEST:rev}:p", str(mallory)) is not None
     client.close()
 
 

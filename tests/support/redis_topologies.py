@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from redis.crc import key_slot
 
 from tests.support.redis_proc import RedisProcess, free_port
 
@@ -90,8 +91,8 @@ class ServerProcess(RedisProcess):
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A plain client on this one process (never through a topology-aware client)."""
-        return redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5, socket_timeout=2,
-                           **{**self.client_kwargs, **kwargs})
+        return redis.Redis(**{"host": HOST, "port": self.port, "socket_connect_timeout": 0.5, "socket_timeout": 2,
+                              **self.client_kwargs, **kwargs})
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         def ready() -> bool:
@@ -134,6 +135,19 @@ def start_all(servers: Iterable[ServerProcess], timeout: float = 10.0) -> None:
 def _info(server: ServerProcess, section: str) -> dict[str, Any]:
     with server.client() as c:
         return dict(c.info(section))
+
+
+def _replicating(master: ServerProcess, key: str = "tally-test:settled") -> bool:
+    """A write on ``master`` is acknowledged by a replica: a linked replica of Redis 7 streams writes only
+    after its first acknowledgement (up to a second later), and a write before that is lost in a failover.
+    On a Cluster ``key`` must be in one of ``master``'s slots."""
+    with master.client() as c:
+        c.set(key, "1")
+        return int(c.execute_command("WAIT", 1, 200)) >= 1
+
+
+def _key_in_slots(first: int, last: int) -> str:
+    return next(k for k in (f"tally-test:settled:{i}" for i in range(100_000)) if first <= key_slot(k.encode()) <= last)
 
 
 class SentinelGroup:
@@ -183,7 +197,7 @@ class SentinelGroup:
         return self
 
     def _settled(self) -> bool:
-        if _info(self.data[1], "replication").get("master_link_status") != "up":
+        if _info(self.data[1], "replication").get("master_link_status") != "up" or not _replicating(self.data[0]):
             return False
         for s in self.sentinels:
             with s.client() as c:
@@ -318,8 +332,17 @@ class RedisCluster3x3:
                 if c.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
                     return False
         replicas = [n for n in live if _info(n, "replication")["role"] == "slave"]
+        masters = [n for n in live if _info(n, "replication")["role"] == "master"]
         return len(replicas) == len(live) - 3 and all(
-            _info(n, "replication").get("master_link_status") == "up" for n in replicas)
+            _info(n, "replication").get("master_link_status") == "up" for n in replicas) and (
+            len(replicas) < 3 or self._masters_replicating(masters))
+
+    def _masters_replicating(self, masters: list[ServerProcess]) -> bool:
+        by_port = {m.port: m for m in masters}
+        with masters[0].client() as c:
+            ranges = c.execute_command("CLUSTER SLOTS")
+        return all(_replicating(by_port[int(r[2][1])], _key_in_slots(int(r[0]), int(r[1])))
+                   for r in ranges if int(r[2][1]) in by_port)
 
     @property
     def url(self) -> str:
