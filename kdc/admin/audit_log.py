@@ -13,7 +13,10 @@ Rules this module keeps:
 * an entry is the JSON of an event built by ``tally_runtime.logs.audit_entry``
   (names and codes only, never a secret);
 * ``append`` raises ``StoreUnavailable`` when the event cannot be stored:
-  admin actions fail closed on it;
+  admin actions fail closed on it; it returns only once its own event is
+  stored, but appends from concurrent threads of one process share a round
+  trip (``tally_runtime.group_commit``: a call finding none in flight goes
+  at once, calls arriving meanwhile go together in the next one);
 * Redis streams cannot filter, so a query scans backwards from its cursor and
   filters in Python, at most ``MAX_SCAN`` entries per call; a page may come
   back short (even empty) with a ``next_cursor`` to continue from.  Time
@@ -31,6 +34,7 @@ from typing import Any
 import redis
 
 from tally_protocol.errors import ConfigurationError, InvalidRequest, MalformedMessage
+from tally_runtime.group_commit import GroupCommit
 from tally_runtime.redis_store import store_errors
 
 DEFAULT_MAXLEN = 100_000
@@ -126,18 +130,41 @@ class AuditLog:
         self._clock = clock
         self._maxlen = maxlen
         self.key = f"tally:{{{realm}:audit}}"
+        #: (entry id, JSON event) -> the stored id; one key, so one node even on a Cluster.
+        self._appends: GroupCommit[tuple[str, str], Any] = GroupCommit(self._store)
 
     def append(self, entry: Mapping[str, Any]) -> str:
         """Store one event; its id.  ``StoreUnavailable`` if it could not be stored."""
-        fields = {"e": json.dumps(entry, default=str, separators=(",", ":"), sort_keys=True)}
+        event = json.dumps(entry, default=str, separators=(",", ":"), sort_keys=True)
+        return _text(self._appends.submit((f"{int(self._clock() * 1000)}-*", event)))
+
+    def _store(self, items: list[tuple[str, str]]) -> list[Any]:
+        """XADD every item in one round trip; ``StoreUnavailable`` (for all of them) if any is not stored."""
         with store_errors():
+            replies = self._xadd_all(items)
+            behind = [i for i, reply in enumerate(replies) if isinstance(reply, redis.ResponseError)]
+            if behind:  # our clock is behind the stream's newest id: the next id the server assigns instead
+                for i, reply in zip(behind, self._xadd_all([("*", items[i][1]) for i in behind]), strict=True):
+                    replies[i] = reply
+            failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+            if failed is not None:
+                raise failed
+        return replies
+
+    def _xadd_all(self, items: list[tuple[str, str]]) -> list[Any]:
+        """Each item's stored id, or the ``ResponseError`` Redis answered it with."""
+        if len(items) == 1:  # alone (the usual case without concurrency): no pipeline to build
             try:
-                raw = self._redis.xadd(self.key, fields, id=f"{int(self._clock() * 1000)}-*",  # type: ignore[arg-type]
-                                       maxlen=self._maxlen, approximate=True)
-            except redis.ResponseError:  # our clock is behind the stream's newest id
-                raw = self._redis.xadd(self.key, fields, maxlen=self._maxlen,  # type: ignore[arg-type]
-                                       approximate=True)
-        return _text(raw)
+                return [self._redis.execute_command(*self._xadd(*items[0]))]  # type: ignore[no-untyped-call]
+            except redis.ResponseError as e:
+                return [e]
+        pipe: Any = self._redis.pipeline(transaction=False)
+        for item in items:
+            pipe.execute_command(*self._xadd(*item))
+        return list(pipe.execute(raise_on_error=False))
+
+    def _xadd(self, entry_id: str, event: str) -> tuple[Any, ...]:
+        return ("XADD", self.key, "MAXLEN", "~", self._maxlen, entry_id, "e", event)
 
     def __len__(self) -> int:
         with store_errors():

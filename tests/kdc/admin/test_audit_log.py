@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import redis
 
@@ -104,3 +107,46 @@ def test_invalid_queries_are_refused(query: dict[str, object]) -> None:
 def test_an_unreachable_store_fails_closed(down_redis: redis.Redis, clock: FixedClock) -> None:
     with pytest.raises(StoreUnavailable):
         AuditLog(down_redis, REALM, clock=clock).append(audit_entry("admin.status", "success", {}, now=T0))
+
+
+def test_appends_from_concurrent_threads_share_a_round_trip_and_each_gets_its_own_event(
+        log: AuditLog, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[int] = []
+    on_the_wire = threading.Event()
+    xadd_all = log._xadd_all
+
+    def recording(items: list[tuple[str, str]]) -> list[object]:
+        if not sent:  # the first batch stays on the wire until three more appends have queued behind it
+            on_the_wire.set()
+            deadline = time.monotonic() + 5
+            while log._appends.queued < 3 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        sent.append(len(items))
+        return xadd_all(items)
+
+    monkeypatch.setattr(log, "_xadd_all", recording)
+    ids: dict[str, str] = {}
+
+    def append(event: str) -> None:
+        ids[event] = log.append(audit_entry(event, "success", {}, now=clock.now))
+
+    first = threading.Thread(target=append, args=("a.first",))
+    first.start()
+    assert on_the_wire.wait(5)
+    others = [threading.Thread(target=append, args=(f"a.other{i}",)) for i in range(3)]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join(10)
+    assert sent == [1, 3]
+    stored = {r.id: r.entry["event"] for r in log.query(AuditQuery()).records}
+    assert {stored[i]: i for i in stored} == ids
+
+
+def test_a_batch_with_one_clock_behind_stores_every_event(log: AuditLog, clock: FixedClock) -> None:
+    add(log, clock, "a.one")
+    ahead = f"{int((clock.now + 60) * 1000)}-*"
+    behind = f"{int((clock.now - 60) * 1000)}-*"
+    replies = log._store([(ahead, '{"event":"a.two"}'), (behind, '{"event":"a.three"}')])
+    assert len(set(replies)) == 2
+    assert events(log.query(AuditQuery())) == ["a.three", "a.two", "a.one"]
