@@ -1,7 +1,6 @@
 """Principal listing at 100,000 principals: cursor pages, prefix search and filters read only what they need.
 
-The index is built straight into fakeredis with one pipeline (MSET chunks and
-one ZADD), in the principal database's documented layout; records are copies
+The index is built straight into fakeredis (MSET and ZADD in bounded chunks), in the principal database's documented layout; records are copies
 of a real one under other names (listing never unwraps keys).
 """
 
@@ -19,6 +18,7 @@ from kdc.master_key import MasterKey
 from kdc.principal_db import PrincipalDB
 from tests.kdc.admin.conftest import BASE
 from tests.kdc.conftest import REALM, FixedClock, cheap_params
+from tests.support.bulk_load import bulk_set, bulk_zadd
 
 COUNT = 100_000
 SERVICE_EVERY = 1000  # user-000999, user-001999, ... are services: 100 of them
@@ -38,16 +38,13 @@ def big() -> AdminOperations:
     db.init_realm()
     template = json.loads(db.get(db.tgs).to_json())
     prefix = f"tally:{{{REALM}}}"
-    pipe = store.pipeline(transaction=False)
-    for start in range(0, COUNT, 10_000):
-        chunk = {}
-        for n in range(start, start + 10_000):
-            kind = "service" if n % SERVICE_EVERY == SERVICE_EVERY - 1 else "client"
-            doc = {**template, "name": name(n), "kind": kind, "disabled": n % DISABLED_EVERY == 0}
-            chunk[f"{prefix}:p:{name(n)}"] = json.dumps(doc)
-        pipe.mset(chunk)
-    pipe.zadd(f"{prefix}:idx", {name(n): 0 for n in range(COUNT)})
-    pipe.execute()
+    records = {}
+    for n in range(COUNT):
+        kind = "service" if n % SERVICE_EVERY == SERVICE_EVERY - 1 else "client"
+        doc = {**template, "name": name(n), "kind": kind, "disabled": n % DISABLED_EVERY == 0}
+        records[f"{prefix}:p:{name(n)}"] = json.dumps(doc)
+    bulk_set(store, records)
+    bulk_zadd(store, f"{prefix}:idx", {name(n): 0 for n in range(COUNT)})
     return build_operations(store, db, BASE, clock=clock)
 
 

@@ -14,6 +14,7 @@ from tally_protocol.keytab import load_keytab
 from tally_protocol.principal import Principal
 from tests.kdc.admin_ui.conftest import AdminRealm, UiClient, make_admin_realm
 from tests.kdc.conftest import REALM, AuditCapture, FixedClock
+from tests.support.bulk_load import bulk_set, bulk_zadd
 
 
 def _names(html: str) -> list[str]:
@@ -176,10 +177,9 @@ def test_a_page_deep_into_100000_principals_reads_one_page(admin_realm: AdminRea
     template = fake_redis.get(f"{prefix}:p:alice")
     assert template is not None
     names = [f"user{i:06d}" for i in range(100_000)]
-    pipe = fake_redis.pipeline(transaction=False)
-    pipe.zadd(f"{prefix}:idx", dict.fromkeys(names, 0))
-    pipe.mset({f"{prefix}:p:{n}": template.replace(b'"name":"alice"', f'"name":"{n}"'.encode()) for n in names})
-    pipe.execute()
+    bulk_zadd(fake_redis, f"{prefix}:idx", dict.fromkeys(names, 0))
+    bulk_set(fake_redis, {f"{prefix}:p:{n}": template.replace(b'"name":"alice"', f'"name":"{n}"'.encode())
+                          for n in names})
     ui = admin_realm.client("root")
     db = admin_realm.ops.db
     read: list[int] = []
