@@ -14,6 +14,8 @@ the others listening.
 
 from __future__ import annotations
 
+import signal
+
 from gunicorn.workers.gthread import ThreadWorker
 
 
@@ -25,3 +27,11 @@ class GracefulThreadWorker(ThreadWorker):  # type: ignore[misc]
         if not enabled and not self.alive:  # the graceful stop, not a full connection pool
             for listener in self.sockets:
                 listener.close()  # idempotent: gthread closes them again when it exits
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Ctrl-C in a terminal signals the whole process group: the arbiter answers SIGINT by sending
+        # every worker SIGQUIT, so a worker that also acted on SIGINT ran gunicorn's quick exit twice,
+        # the second time from inside the first one's handler, and now and then hung until SIGKILL.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
