@@ -155,8 +155,8 @@ def test_a_compose_client_validates_the_file_when_one_is_installed(tmp_path: Pat
     v2 = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
                                                    check=False).returncode == 0
     v1 = shutil.which("docker-compose")
-    if not (v2 or v1):
-        pytest.skip("no compose client installed (the invariants above are checked without one)")
+    if not (v2 or v1):  # .ci/run installs Debian's docker-compose: without it this check would prove nothing
+        pytest.fail("no compose client installed: apt-get install -y docker-compose")
     deploy = tmp_path / "deploy"
     shutil.copytree(DEPLOY, deploy, ignore=shutil.ignore_patterns("secrets", "tls", "data"))
     for made in ("secrets/redis_password", "secrets/master.key", "secrets/admin_secret_key", "secrets/api.keytab",
