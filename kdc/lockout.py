@@ -164,9 +164,10 @@ class RateLimiter:
         return batch.add(_first_int, ("INCR", key), ("EXPIRE", key, self.policy.window_s + 1))
 
     def refuse_beyond(self, count: int) -> None:
-        """``RateLimited`` when ``count`` (from ``queue``) is beyond the limit."""
+        """``RateLimited`` when ``count`` (from ``queue``) is beyond the limit; ``retry_after``: the window's rest."""
         if count > self.policy.requests:
-            raise RateLimited(retry_after=self.policy.window_s)
+            window, now = self.policy.window_s, self._clock()
+            raise RateLimited(retry_after=max(1, math.ceil((int(now) // window + 1) * window - now)))
 
     def hit(self, address: str) -> None:
         """Count one request from ``address``; ``RateLimited`` beyond the limit."""

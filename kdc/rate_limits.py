@@ -33,7 +33,6 @@ captured TGS request replayed is refused as a replay before it counts).
 from __future__ import annotations
 
 import enum
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ _ADDRESS_DEFAULT = RateLimitPolicy()
 
 
 class RateLimits:
-    """The KDC's limiters; ``hit`` (per address) runs before every ``/v1`` request, ``hit_principal`` in AS/TGS."""
+    """The KDC's limiters: AS and TGS count in their batches (``queue_*``, ``check_*``), other ``/v1`` calls ``hit``."""
 
     def __init__(self, redis_client: redis.Redis, address: RateLimitPolicy = _ADDRESS_DEFAULT,
                  principal: PrincipalRateLimitPolicy = PrincipalRateLimitPolicy(),
@@ -78,7 +77,6 @@ class RateLimits:
         self._redis = redis_client
         self.address = RateLimiter(redis_client, address, clock)
         self.principal = principal
-        self._clock = clock
         self._per_principal = {
             exchange: RateLimiter(redis_client, RateLimitPolicy(requests, principal.window_s), clock,
                                   prefix=f"tally:rate:{exchange}")
@@ -121,10 +119,8 @@ class RateLimits:
         """``RateLimited`` when ``count`` (from ``queue_principal``) is beyond ``exchange``'s per-principal limit."""
         try:
             self._per_principal[exchange].refuse_beyond(count)
-        except RateLimited:
+        except RateLimited as err:
             self._refused[f"{exchange}_principal"].inc()
-            window = self.principal.window_s
-            now = self._clock()
-            rest = max(1, math.ceil((int(now) // window + 1) * window - now))  # RateLimiter's window boundary
+            rest = err.data["retry_after"]
             raise RateLimited(f"too many {exchange.upper()} requests for this principal; retry in {rest} s",
-                              retry_after=rest, limit=f"{exchange}_principal") from None
+                              limit=f"{exchange}_principal", **err.data) from None
