@@ -8,7 +8,6 @@ can start as many KDC and service replicas as it needs (``start_replicas``).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.process_group import stop_groups
 from tests.support.redis_proc import RedisProcess, free_port
 
 REALM = "EXAMPLE.TEST"
@@ -60,15 +60,7 @@ class Deployment:
 
     def stop(self, *names: str) -> None:
         """SIGTERM to every named server at once (each shuts down gracefully, in parallel), then reap them."""
-        procs = [p for p in (self.procs.pop(name, None) for name in names) if p is not None and p.poll() is None]
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_groups(p for p in (self.procs.pop(name, None) for name in names) if p is not None)
 
     def start_kdc(self) -> None:
         self.kdc_url = self.start_kdc_replica("kdc")

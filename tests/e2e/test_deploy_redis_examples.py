@@ -11,8 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import redis
 
 from tests.deploy.compose_local import DEPLOY
 from tests.support.redis_proc import free_port
+from tests.support.redis_topologies import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +31,6 @@ def redis_server() -> str:
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
     return exe
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout}s")
 
 
 def cluster_port() -> int:
@@ -93,7 +81,7 @@ def data_node(processes: list[subprocess.Popen[bytes]], directory: Path) -> int:
     conf.write_text(f"include {DEPLOY / 'redis' / 'redis.conf'}\nport {port}\nbind 127.0.0.1\ndir {directory}\n"
                     f"requirepass {PASSWORD}\n")
     start(processes, conf)
-    wait_until(lambda: redis.Redis(port=port, password=PASSWORD).ping(), "the data node did not answer")
+    wait_until(lambda: redis.Redis(port=port, password=PASSWORD).ping(), 20, "the data node did not answer")
     return port
 
 
@@ -121,7 +109,7 @@ def test_the_sentinel_example_monitors_a_password_protected_master(tmp_path: Pat
         # The sentinel learns the master's run id from its INFO, which answers only when authenticated.
         return bool(sentinel.sentinel_master("tally").get("runid") == run_id)
 
-    wait_until(knows_the_master, "the sentinel did not reach the master")
+    wait_until(knows_the_master, 20, "the sentinel did not reach the master")
     assert sentinel.sentinel_get_master_addr_by_name("tally") == ("127.0.0.1", master)
 
 
@@ -141,13 +129,13 @@ def test_the_cluster_example_makes_three_masters_and_three_replicas(tmp_path: Pa
         (node / "node.conf").write_text(text)
         start(processes, node / "node.conf")
     for port in ports:
-        wait_until(lambda port=port: redis.Redis(port=port, password=PASSWORD).ping(), f"node {port} did not answer")
+        wait_until(lambda port=port: redis.Redis(port=port, password=PASSWORD).ping(), 20, f"node {port} did not answer")
     (tmp_path / "redis_password").write_text(PASSWORD + "\n")
     subprocess.run([str(DEPLOY / "redis" / "cluster" / "create-cluster.sh"), *(f"127.0.0.1:{p}" for p in ports)],
                    env={**os.environ, "REDIS_PASSWORD_FILE": str(tmp_path / "redis_password")},
                    capture_output=True, check=True, timeout=60)
     node = redis.Redis(port=ports[0], password=PASSWORD, decode_responses=True)
-    wait_until(lambda: node.cluster("info")["cluster_state"] == "ok", "the cluster did not settle")
+    wait_until(lambda: node.cluster("info")["cluster_state"] == "ok", 20, "the cluster did not settle")
     roles = [redis.Redis(port=p, password=PASSWORD, decode_responses=True).info("replication")["role"] for p in ports]
     assert sorted(roles) == ["master"] * 3 + ["slave"] * 3
     assert node.config_get("appendonly") == {"appendonly": "yes"}

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from redis.retry import Retry
 from client_sdk import Client
 from tests.deploy.compose_local import LocalStack, load_compose, tally_services
 from tests.deploy.test_proxy_tls import make_cert, nginx
+from tests.support.process_group import stop_groups
 
 pytestmark = pytest.mark.e2e
 
@@ -61,15 +61,7 @@ class Stack:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_groups(self.procs.values(), timeout=15)
 
 
 def wait_until(check: object, what: str, timeout: float = 30) -> None:

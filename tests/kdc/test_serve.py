@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from tally_protocol.errors import ConfigurationError
 from tally_protocol.keys import Key
 from tally_runtime.keytab_file import read_keytab
 from tests.kdc.conftest import REALM
+from tests.support.process_group import stop_groups
 from tests.support.redis_proc import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +55,7 @@ def running(code: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]
         wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_groups([proc])
 
 
 def test_factory_runs_in_each_worker_after_fork(tmp_path: Path) -> None:
