@@ -62,13 +62,13 @@ class TicketCache:
     def get(self, ticket: Ticket, service_key: Key, now: float) -> OpenedTicket | None:
         """The opened ``ticket`` if it opened under this very ``service_key`` and has not ended at ``now``."""
         opened = self._young.get(ticket)
-        if opened is None:
+        promote = opened is None
+        if promote:
             opened = self._old.get(ticket)
-            if opened is None:
-                return None
-            self._add(ticket, opened)  # still in use: keep it through the next swap
-        if opened.service_key is not service_key or now >= opened.part.endtime:
+        if opened is None or opened.service_key is not service_key or now >= opened.part.endtime:
             return None
+        if promote:
+            self._add(ticket, opened)  # still in use: keep it through the next swap (an unusable one is left to go)
         return opened
 
     def put(self, ticket: Ticket, opened: OpenedTicket, now: float) -> None:

@@ -130,6 +130,19 @@ def test_the_cache_stays_within_its_bound(rng: DeterministicRandom, keyset: Keys
     assert len(tickets) <= 4
 
 
+def test_an_ended_ticket_in_the_older_generation_is_not_carried_into_the_young_one(
+        rng: DeterministicRandom, issued: Issued, keyset: Keyset) -> None:
+    tickets = TicketCache(max_entries=2)
+    tickets.put(issued.ticket, OpenedTicket(keyset.get(1), issued.part, issued.session_key), now=NOW)
+    other = issue_ticket(rng, keyset.get(1), end=END)
+    tickets.put(other.ticket, OpenedTicket(keyset.get(1), other.part, other.session_key), now=NOW)  # swap: first is old
+    assert tickets.get(issued.ticket, keyset.get(1), END) is None  # ended: not promoted...
+    third = issue_ticket(rng, keyset.get(1), end=END)
+    tickets.put(third.ticket, OpenedTicket(keyset.get(1), third.part, third.session_key), now=NOW)
+    assert tickets.get(other.ticket, keyset.get(1), NOW) is not None  # ...so the next swap drops it, not a live one
+    assert tickets.get(issued.ticket, keyset.get(1), NOW) is None
+
+
 def test_a_cache_of_fewer_than_two_entries_is_refused() -> None:
     with pytest.raises(ValueError):
         TicketCache(max_entries=1)
