@@ -90,7 +90,7 @@ def render(diagnosis: Diagnosis) -> str:
 @click.option("--max-skew", type=click.IntRange(1, 3600), default=None,
               help="The service's skew window in seconds [default: TALLY_MAX_SKEW or 300].")
 @click.option("--replay-cache", is_flag=True,
-              help="Look the authenticator up in the replay cache at TALLY_REDIS_URL (read-only EXISTS).")
+              help="Look the authenticator up in the replay cache at TALLY_REDIS_URL (read-only SISMEMBER).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def diagnose_command(header: str | None, keytab: Path | None, ccache: Path | None, method: str | None,
                      url: str | None, seen_host: str | None, seen_path: str | None, scheme: str,
