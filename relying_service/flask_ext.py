@@ -211,8 +211,9 @@ class TicketAuth:
         def authenticated(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             state = self.state()
             try:
+                body = read_bounded_body(state.max_body_bytes)
                 verified = state.verifier.verify(request.headers.get("Authorization"),
-                                                 binding_from_environ(request.environ, _body(state), state.binding))
+                                                 binding_from_environ(request.environ, body, state.binding))
             except TallyError as err:
                 return error_response(err, realm=state.verifier.realm, challenge=True)
             setattr(g, _G_VERIFIED, verified)
@@ -246,7 +247,3 @@ class TicketAuth:
         body = b"" if request.method == "HEAD" else response.get_data()
         response.headers[HEADER_NAME] = self.state().verifier.reply_header(verified, response.status_code, body)
         return response
-
-
-def _body(state: TicketAuthState) -> bytes:
-    return read_bounded_body(state.max_body_bytes)

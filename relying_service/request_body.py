@@ -14,8 +14,6 @@ from typing import Any
 
 from tally_protocol.errors import InvalidRequest, RequestTooLarge
 
-__all__ = ["MAX_BODY_BYTES", "RequestTooLarge", "read_body"]
-
 #: Default cap on a request body that will be buffered for verification (``TALLY_MAX_BODY_BYTES``).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
