@@ -30,7 +30,7 @@ from tally_protocol import Random
 from tally_protocol.errors import ConfigurationError, LockedOut, RateLimited
 from tally_runtime.redis_store import store_errors
 
-from .store_batch import Batch, Reply
+from .store_batch import Batch, Reply, send_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,7 @@ class Lockout:
         return batch.add(LockState.from_replies, ("GET", until_key), ("EXISTS", fails_key))
 
     def state(self, name: str) -> LockState:
-        batch = Batch(self._redis)
-        state = self.queue_state(batch, name)
-        batch.send()
-        return state.value
+        return send_now(self._redis, lambda batch: self.queue_state(batch, name))
 
     def check(self, name: str, state: LockState | None = None) -> None:
         """``LockedOut(retry_after=s)`` while ``name`` is locked (as read in ``state``, else read now)."""
@@ -171,10 +168,7 @@ class RateLimiter:
 
     def hit(self, address: str) -> None:
         """Count one request from ``address``; ``RateLimited`` beyond the limit."""
-        batch = Batch(self._redis)
-        count = self.queue(batch, address)
-        batch.send()
-        self.refuse_beyond(count.value)
+        self.refuse_beyond(send_now(self._redis, lambda batch: self.queue(batch, address)))
 
 
 def _first_int(replies: list[Any]) -> int:

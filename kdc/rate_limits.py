@@ -44,7 +44,7 @@ from tally_protocol.principal import Principal
 from tally_runtime.metrics import KDC_RATE_LIMITED
 
 from .lockout import RateLimiter, RateLimitPolicy
-from .store_batch import Batch, Reply
+from .store_batch import Batch, Reply, send_now
 
 
 class Exchange(enum.StrEnum):
@@ -99,10 +99,7 @@ class RateLimits:
 
     def hit(self, address: str) -> None:
         """Count one request from ``address``; ``RateLimited`` beyond its limit."""
-        batch = Batch(self._redis)
-        count = self.queue_address(batch, address)
-        batch.send()
-        self.check_address(count.value)
+        self.check_address(send_now(self._redis, lambda batch: self.queue_address(batch, address)))
 
     def queue_principal(self, batch: Batch, exchange: Exchange, client: Principal) -> Reply[int]:
         """Count one ``exchange`` request of ``client`` in ``batch``; ``check_principal`` the reply."""
@@ -110,10 +107,7 @@ class RateLimits:
 
     def hit_principal(self, exchange: Exchange, client: Principal) -> None:
         """Count one ``exchange`` request of ``client``; ``RateLimited`` (with the window's rest) beyond its limit."""
-        batch = Batch(self._redis)
-        count = self.queue_principal(batch, exchange, client)
-        batch.send()
-        self.check_principal(exchange, count.value)
+        self.check_principal(exchange, send_now(self._redis, lambda batch: self.queue_principal(batch, exchange, client)))
 
     def check_principal(self, exchange: Exchange, count: int) -> None:
         """``RateLimited`` when ``count`` (from ``queue_principal``) is beyond ``exchange``'s per-principal limit."""

@@ -88,3 +88,11 @@ class Batch:
         if self._replies is None:
             raise StoreUnavailable("a stored value was read before its batch was sent")
         return self._replies[start:start + count]
+
+
+def send_now(client: redis.Redis, queue: Callable[[Batch], Reply[T]]) -> T:
+    """What ``queue`` adds to a batch of its own, sent at once (for a caller with no exchange's batch to join)."""
+    batch = Batch(client)
+    reply = queue(batch)
+    batch.send()
+    return reply.value
