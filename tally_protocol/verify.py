@@ -85,7 +85,6 @@ def verify_ap_request(
         if ticket.service.realm != service.realm:
             raise WrongRealm(expected=service.realm)
         raise WrongService(expected=str(service))
-    kvno = ticket.kvno
     opened = _open_ticket(ticket, keyset, now, tickets)  # UnknownKeyVersion or IntegrityError
     part, session_key = opened.part, opened.session_key
     if now < part.starttime - policy.max_skew_s:
@@ -103,7 +102,7 @@ def verify_ap_request(
     return Verified(
         service=service,
         client=part.client,
-        kvno=kvno,
+        kvno=opened.service_key.kvno,  # the version that opened it: the header is not parsed again
         ticket=part,
         authenticator=auth,
         replay_key=replay_key(service, part.client, auth.ctime, auth.nonce),
