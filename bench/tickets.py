@@ -33,12 +33,12 @@ def service_ticket(client: Principal, service: Principal, service_key: Key, *, n
     pending = start_as_exchange(client, client_key, now=now, rng=os.urandom)
     checked = check_preauth(pending.request, client_key, now=now, verify=VerifyPolicy())
     reply = issue_tgt(checked, pending.request_bytes, client_key=client_key, tgs_key=tgs_key, policy=TicketPolicy(),
-                      now=now, rng=os.urandom)
+                      now=now, rng=os.urandom).reply
     tgt = finish_as_exchange(pending, reply.to_bytes())
     tgs = start_tgs_exchange(tgt, service, now=now, rng=os.urandom)
     verified, body = check_tgs_request(TgsRequest.from_bytes(tgs.request_bytes), realm=client.realm,
                                        tgs_keys=Keyset([tgs_key]), now=now, verify=VerifyPolicy())
     rep = issue_service_ticket(verified, body, service_key=service_key, policy=TicketPolicy(), now=now,
-                               rng=os.urandom)
+                               rng=os.urandom).reply
     return finish_tgs_exchange(tgs, rep.to_bytes())
 

@@ -3,9 +3,9 @@
 No store, clock or randomness here: the views look principals up, pass
 ``now`` and ``rng`` in, claim replay keys and write audit events.  Lifetimes
 follow a ``TicketPolicy`` the caller resolves (realm default for now).
-``issue_tgt_with_part`` and ``issue_service_ticket_with_part`` also return
-the ticket's clear part, so the audit event can name the ticket without
-opening what was just sealed.
+``issue_tgt`` and ``issue_service_ticket`` return the reply with the
+ticket's clear part, so the audit event can name the ticket without opening
+what was just sealed.
 """
 
 from __future__ import annotations
@@ -99,15 +99,8 @@ def _end_time(now: int, lifetime: int, till: int, *limits: int) -> int:
 
 
 def issue_tgt(checked: PreauthChecked, as_req_bytes: bytes, *, client_key: Key, tgs_key: Key,
-              policy: TicketPolicy, now: float, rng: Random) -> AsReply:
+              policy: TicketPolicy, now: float, rng: Random) -> Issued[AsReply]:
     """Issue a ticket-granting ticket, its reply sealed under the forward-secret reply key."""
-    return issue_tgt_with_part(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy,
-                               now=now, rng=rng).reply
-
-
-def issue_tgt_with_part(checked: PreauthChecked, as_req_bytes: bytes, *, client_key: Key, tgs_key: Key,
-                        policy: TicketPolicy, now: float, rng: Random) -> Issued[AsReply]:
-    """``issue_tgt``, with the ticket's clear part."""
     req = checked.request
     t = int(now)
     end = _end_time(t, policy.tgt_lifetime_s, req.till)
@@ -139,18 +132,11 @@ def check_tgs_request(tgs_req: TgsRequest, *, realm: str, tgs_keys: Keyset, now:
 
 
 def issue_service_ticket(verified: Verified, body: TgsRequestBody, *, service_key: Key,
-                         policy: TicketPolicy, now: float, rng: Random) -> TgsReply:
+                         policy: TicketPolicy, now: float, rng: Random) -> Issued[TgsReply]:
     """Issue a service ticket, or renew the TGT when ``body.options`` has RENEW.
 
     ``service_key`` is the requested service's current key (the TGS key when renewing).
     """
-    return issue_service_ticket_with_part(verified, body, service_key=service_key, policy=policy, now=now,
-                                          rng=rng).reply
-
-
-def issue_service_ticket_with_part(verified: Verified, body: TgsRequestBody, *, service_key: Key,
-                                   policy: TicketPolicy, now: float, rng: Random) -> Issued[TgsReply]:
-    """``issue_service_ticket``, with the ticket's clear part."""
     tgt, t = verified.ticket, int(now)
     if body.service.realm != verified.service.realm:
         raise WrongRealm("cross-realm tickets are not supported")

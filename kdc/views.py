@@ -53,7 +53,7 @@ from tally_runtime.redis_store import ping
 
 from .admin.extension import admin_state
 from .admin.policies import EffectivePolicy
-from .exchange import Issued, check_preauth, check_tgs_request, issue_service_ticket_with_part, issue_tgt_with_part
+from .exchange import Issued, check_preauth, check_tgs_request, issue_service_ticket, issue_tgt
 from .lockout import Lockout, LockState
 from .openapi import openapi_document
 from .rate_limits import Exchange
@@ -187,8 +187,8 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes, reads:
     if record.disabled:
         raise PrincipalDisabled()
     tgs_key = db.unwrap_current(_present(reads.tgs.value, db.tgs))
-    return issue_tgt_with_part(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy.ticket,
-                               now=now, rng=state.rng)
+    return issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy.ticket,
+                     now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/as")
@@ -257,8 +257,8 @@ def _tgs_exchange(state: KdcState, tgs_req: TgsRequest, krbtgt: Reply[PrincipalR
         service_key = db.unwrap_current(service)
     assert policies is not None  # a client of this realm, checked above
     client_policy, service_policy = policies.value
-    return issue_service_ticket_with_part(verified, body, service_key=service_key,
-                                          policy=client_policy.for_service(service_policy), now=now, rng=state.rng)
+    return issue_service_ticket(verified, body, service_key=service_key,
+                                policy=client_policy.for_service(service_policy), now=now, rng=state.rng)
 
 
 @kdc_api.post("/v1/tgs")

@@ -136,7 +136,7 @@ class Realm:
         claim_or_reject(self.kdc_replay, checked.replay_key, checked.replay_ttl_ms, ctime=checked.ctime,
                         max_skew_s=self.verify.max_skew_s)
         reply = issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=self.tgs_keys.current,
-                          policy=self.policy, now=now, rng=os.urandom)
+                          policy=self.policy, now=now, rng=os.urandom).reply
         return reply.to_bytes()
 
     def kdc_tgs(self, tgs_req_bytes: bytes) -> bytes:
@@ -154,7 +154,7 @@ class Realm:
                 raise UnknownService()
             service_key = keys.current
         reply = issue_service_ticket(verified, body, service_key=service_key, policy=self.policy, now=now,
-                                     rng=os.urandom)
+                                     rng=os.urandom).reply
         return reply.to_bytes()
 
     def kdc(self, path: str, body: bytes) -> Answer:

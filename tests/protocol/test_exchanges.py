@@ -71,7 +71,7 @@ def _kdc_as(request_bytes: bytes, rng: DeterministicRandom, *, now: float = NOW,
             client_key: Key = ALICE_KEY) -> bytes:
     checked = check_preauth(AsRequest.from_bytes(request_bytes), client_key, now=now, verify=VERIFY)
     return issue_tgt(checked, request_bytes, client_key=client_key, tgs_key=TGS_KEYS.current,
-                     policy=POLICY, now=now, rng=rng).to_bytes()
+                     policy=POLICY, now=now, rng=rng).reply.to_bytes()
 
 
 def _login(rng: DeterministicRandom, *, now: float = NOW, renewable: bool = True, till: int = 0) -> Credential:
@@ -84,7 +84,7 @@ def _kdc_tgs(request_bytes: bytes, rng: DeterministicRandom, *, now: float) -> b
                                        now=now, verify=VERIFY)
     service_keys = TGS_KEYS if body.service == TGS else API_KEYS
     return issue_service_ticket(verified, body, service_key=service_keys.current, policy=POLICY, now=now,
-                                rng=rng).to_bytes()
+                                rng=rng).reply.to_bytes()
 
 
 def _get_ticket(rng: DeterministicRandom, tgt: Credential, service: Principal = API, *, now: float = NOW,
@@ -214,7 +214,7 @@ def test_as_reply_from_a_kdc_without_the_clients_key_is_refused(rng: Determinist
     pending = start_as_exchange(ALICE, ALICE_KEY, now=NOW, rng=rng)
     checked = PreauthChecked(pending.request, b"\x00" * 16, 1000, int(NOW))  # a fake KDC skips pre-auth
     fake = issue_tgt(checked, pending.request_bytes, client_key=Key(key("fake").material, 0),
-                     tgs_key=TGS_KEYS.current, policy=POLICY, now=NOW, rng=rng)
+                     tgs_key=TGS_KEYS.current, policy=POLICY, now=NOW, rng=rng).reply
     with pytest.raises(MutualAuthFailed):
         finish_as_exchange(pending, fake.to_bytes())
 

@@ -87,7 +87,7 @@ class MemoryRealm:
         pending = start_as_exchange(self.client, client_key, now=now, rng=os.urandom)
         checked = check_preauth(pending.request, client_key, now=now, verify=VerifyPolicy())
         reply = issue_tgt(checked, pending.request_bytes, client_key=client_key, tgs_key=self.tgs_keys.current,
-                          policy=TicketPolicy(), now=now, rng=os.urandom)
+                          policy=TicketPolicy(), now=now, rng=os.urandom).reply
         return finish_as_exchange(pending, reply.to_bytes())
 
     def service_ticket(self, now: float = NOW, *, service_key: Key | None = None) -> Credential:
@@ -96,7 +96,7 @@ class MemoryRealm:
         verified, body = check_tgs_request(TgsRequest.from_bytes(pending.request_bytes), realm=self.realm,
                                            tgs_keys=self.tgs_keys, now=now, verify=VerifyPolicy())
         reply = issue_service_ticket(verified, body, service_key=service_key or self.service_keys.current,
-                                     policy=TicketPolicy(), now=now, rng=os.urandom)
+                                     policy=TicketPolicy(), now=now, rng=os.urandom).reply
         return finish_tgs_exchange(pending, reply.to_bytes())
 
     def forge_ticket(self, *, service: Principal | None = None, key: Key | None = None,
