@@ -89,32 +89,17 @@ def _field(name: str) -> bytes:
     return b64decode(value)
 
 
-#: Endpoints that count the address themselves, in their first round trip to the store.
-_BATCHED = frozenset({"kdc_api.as_exchange", "kdc_api.tgs_exchange"})
-
-
-def _refused_at_the_door(err: TallyError) -> None:
-    _audit("kdc.refuse", "refused", endpoint=request.path, error=str(err.code))
-
-
-@kdc_api.before_request
-def _rate_limit() -> None:
-    if request.endpoint in _BATCHED:
-        return
-    try:
-        kdc_state().rate_limiter.hit(_address())
-    except TallyError as err:
-        _refused_at_the_door(err)
-        raise
-
-
 def _send_first(state: KdcState, batch: Batch, address: Reply[int]) -> None:
-    """Send an exchange's first round trip; the address limit is its first verdict, before any on the body."""
+    """Send an endpoint's first round trip; the address limit is its first verdict, before any on the body.
+
+    Every ``/v1`` endpoint of this blueprint counts its address here, AS and TGS
+    with the other reads of their exchange (``address`` from ``queue_address``).
+    """
     try:
         batch.send()
         state.rate_limiter.check_address(address.value)
     except TallyError as err:
-        _refused_at_the_door(err)
+        _audit("kdc.refuse", "refused", endpoint=request.path, error=str(err.code))
         raise
 
 
@@ -288,6 +273,8 @@ def tgs_exchange() -> dict[str, str]:
 @kdc_api.post("/v1/as/params")
 def password_params() -> dict[str, Any]:
     state = kdc_state()
+    batch = Batch(state.redis)
+    _send_first(state, batch, state.rate_limiter.queue_address(batch, _address()))
     name = _json_object().get("principal")
     if not isinstance(name, str):
         raise InvalidRequest("missing field 'principal' (a string)")
