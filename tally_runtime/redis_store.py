@@ -17,6 +17,8 @@ after a failure instead, so the next request goes to the right node
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -202,6 +204,29 @@ def _send_and_read(client: redis.Redis, route_key: bytes, commands: list[tuple[A
     pool = _pool_for(client, route_key)
     conn = pool.get_connection()
     try:
+        replies = _write_and_read(conn, commands, may_resend=may_resend)
+    finally:
+        pool.release(conn)
+    if may_resend and any(isinstance(e, redis.exceptions.AskError) for e in replies):  # MovedError is an AskError
+        raise _SendAgain()
+    return _first_error_raised(replies)
+
+
+def _first_error_raised(replies: list[Any]) -> list[Any]:
+    """``replies`` when none is an error reply; else the first error, raised."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _write_and_read(conn: Any, commands: list[tuple[Any, ...]], *, may_resend: bool) -> list[Any]:
+    """``commands`` in one write, then every reply (error replies included, as exceptions, in their places).
+
+    A failed write raises ``_SendAgain`` when ``may_resend`` (nothing ran); any
+    failure while reading disconnects, so no unread reply is taken for a later
+    command's."""
+    try:
         try:
             conn.send_packed_command(conn.pack_commands(commands))
         except redis.exceptions.ConnectionError:
@@ -218,14 +243,58 @@ def _send_and_read(client: redis.Redis, route_key: bytes, commands: list[tuple[A
     except BaseException:
         conn.disconnect()  # unread replies would be taken for the next command's
         raise
-    finally:
-        pool.release(conn)
-    errors = [r for r in replies if isinstance(r, Exception)]
-    if may_resend and any(isinstance(e, redis.exceptions.AskError) for e in errors):  # MovedError is an AskError
-        raise _SendAgain()
-    if errors:
-        raise errors[0]
     return replies
+
+
+#: A held connection idle longer than this is checked before use, as a pool checks every checkout.
+HELD_IDLE_CHECK_S = 1.0
+
+
+class HeldConnection:
+    """One connection kept out of a standalone or Sentinel client's pool, for a caller that never sends from two
+    threads at once (a ``GroupCommit``'s sender: one batch on the wire at a time).
+
+    A pool checkout costs a readiness ``poll`` (a system call) and bookkeeping
+    on every round trip; under load, keeping the connection saves both.  What
+    the pool guarded against is kept: a connection idle for more than
+    ``HELD_IDLE_CHECK_S`` gets the pool's check (one closed by a restarted
+    server, or holding unexpected data, is replaced before the write); a
+    failed read disconnects, so no unread reply is ever taken for a later
+    command's; a failed write is sent once more on a new connection (nothing
+    ran); the connection's own health check and Sentinel's master lookup run
+    as before; and a forked child takes a connection of its own.
+    """
+
+    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
+        if is_cluster(client):
+            raise TypeError("a Cluster client routes each command to its node: use round_trip")
+        self._pool = client.connection_pool
+        self._clock = clock
+        self._conn: Any = None
+        self._pid = 0
+        self._used = 0.0
+
+    def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """As ``round_trip``, on the held connection (raw replies; the first error reply raised)."""
+        pid, now = os.getpid(), self._clock()
+        if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
+            self._conn, self._pid = self._pool.get_connection(), pid
+        elif now - self._used > HELD_IDLE_CHECK_S and _stale(self._conn):
+            self._conn.disconnect()  # the write below connects afresh
+        self._used = now
+        try:
+            replies = _write_and_read(self._conn, commands, may_resend=True)
+        except _SendAgain:
+            replies = _write_and_read(self._conn, commands, may_resend=False)  # reconnects: the write failed
+        return _first_error_raised(replies)
+
+
+def _stale(conn: Any) -> bool:
+    """The pool's checkout test: anything to read on an idle connection (or a closed one) means it is unusable."""
+    try:
+        return bool(conn.can_read())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        return True
 
 
 def _pool_for(client: redis.Redis, route_key: bytes) -> Any:

@@ -1,0 +1,78 @@
+"""``HeldConnection``: the group commit's own connection keeps every guarantee of a pool checkout."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from tally_runtime.redis_store import HELD_IDLE_CHECK_S, HeldConnection
+from tests.support.redis_proc import RedisProcess
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_round_trips_reuse_one_connection_and_return_every_reply(real_redis: redis.Redis) -> None:
+    held = HeldConnection(real_redis)
+    assert held.round_trip([("SET", "k", "1"), ("GET", "k")]) == [b"OK", b"1"]
+    assert held.round_trip([("INCR", "k"), ("PING",)]) == [2, b"PONG"]
+    clients = [c for c in real_redis.client_list() if c["cmd"] != "client|list"]
+    assert len(clients) == 1  # the held one; the pool's connection is the one asking
+
+
+def test_an_error_reply_is_raised_after_every_reply_is_read(real_redis: redis.Redis) -> None:
+    held = HeldConnection(real_redis)
+    with pytest.raises(redis.exceptions.ResponseError):
+        held.round_trip([("SET", "k", "x"), ("INCR", "k"), ("SET", "after", "1")])
+    assert held.round_trip([("GET", "after")]) == [b"1"]  # the third command ran and its reply was not left behind
+
+
+def test_a_read_that_times_out_never_leaves_its_reply_for_the_next_command(redis_server: RedisProcess) -> None:
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.2)
+    held = HeldConnection(client)
+    with pytest.raises(redis.exceptions.TimeoutError):
+        held.round_trip([("BLPOP", "nothing-here", "0.6")])  # answers nil after 0.6 s, past the timeout
+    assert held.round_trip([("PING",)]) == [b"PONG"]  # not the late nil of BLPOP
+    client.close()
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_before_the_write(real_redis: redis.Redis) -> None:
+    clock = Clock()
+    held = HeldConnection(real_redis, clock=clock)
+    held.round_trip([("CLIENT", "SETNAME", "held")])
+    real_redis.client_kill_filter(_type="normal", skipme=True)  # as a restarted server would have
+    clock.now += HELD_IDLE_CHECK_S + 0.1
+    assert held.round_trip([("SET", "k", "1")]) == [b"OK"]  # checked, reconnected, sent once
+
+
+def test_a_forked_child_uses_a_connection_of_its_own(real_redis: redis.Redis) -> None:
+    held = HeldConnection(real_redis)
+    held.round_trip([("SET", "parent", "1")])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: the parent's socket must not carry its commands
+        try:
+            reply = held.round_trip([("CLIENT", "ID"), ("INCR", "child")])
+            os.write(write, str(reply[0]).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = int(os.read(read, 64))
+    os.close(read)
+    os.close(write)
+    parent_id, value = held.round_trip([("CLIENT", "ID"), ("GET", "child")])
+    assert child_id != parent_id
+    assert value == b"1"
+
+
+def test_a_cluster_client_is_refused() -> None:
+    cluster = redis.RedisCluster.__new__(redis.RedisCluster)
+    with pytest.raises(TypeError):
+        HeldConnection(cluster)  # type: ignore[arg-type]
