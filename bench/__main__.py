@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             os.sched_setaffinity(rig.redis.server.pid, {1})
             profile_bench.profile_verify(report, rig, workdir, plan.profile_seconds)
             profile_bench.profile_kdc(report, realm, workdir, plan.profile_seconds, plan.kdc_concurrencies[-1])
+            assert realm_redis is not None
+            profile_bench.profile_e2e(report, workdir, realm.keytab, realm_redis, plan.profile_seconds,
+                                      plan.e2e_concurrencies[-1])
     except BaseException:
         print(report.render() + "\n(the run stopped early; these are the results so far)", file=sys.stderr)
         raise

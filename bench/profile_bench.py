@@ -25,6 +25,8 @@ from pathlib import Path
 import redis
 
 from .report import Report
+from .e2e_bench import headers, start_app
+from .redis_server import RedisServer
 from .tally_realm import SERVICE, TallyRealm
 from .verify_bench import VerifyRig
 from .wrk_load import run_wrk, write_items
@@ -143,3 +145,25 @@ def profile_kdc(report: Report, realm: TallyRealm, workdir: Path, seconds: float
         commands = per_request(before, command_counts(client), res.ok + res.bad)
         report.profiles[f"KDC {exchange.upper()} (both gunicorn workers, --gil: where the Python time goes)"] = \
             [commands, *summarise([o for o in outs if o.exists()])]
+
+
+def profile_e2e(report: Report, workdir: Path, keytab: Path, redis_server: RedisServer, seconds: float,
+                concurrency: int) -> None:
+    """Item 3's Flask app under gunicorn, both workers sampled with ``--gil`` while wrk drives ``/data``."""
+    server, port = start_app(workdir, keytab, redis_server)
+    try:
+        items = write_items(workdir / "profile-e2e.txt", headers(keytab, port, int(4000 * seconds) + 1000))
+        workers = [p for p in server.pids() if p != server.pid]
+        outs = [workdir / f"profile-e2e-{pid}.txt" for pid in workers]
+        client = redis_server.client()
+        before = command_counts(client)
+        samplers = [start_sampling(pid, out, seconds, mode="--gil") for pid, out in zip(workers, outs, strict=True)]
+        res = run_wrk(f"http://127.0.0.1:{port}", "/data", mode="auth", items=items, connections=concurrency,
+                      seconds=seconds + 1)
+        for sampler in samplers:
+            sampler.wait()
+        commands = per_request(before, command_counts(client), res.ok + res.bad)
+    finally:
+        server.stop()
+    report.profiles["GET /data with TicketAuth (both gunicorn workers, --gil)"] = \
+        [commands, *summarise([o for o in outs if o.exists()])]
