@@ -209,15 +209,17 @@ class TicketAuth:
 
         @functools.wraps(view)
         def authenticated(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
-            state = self.state()
+            app = current_app._get_current_object()  # type: ignore[attr-defined]  # each proxy lookup costs
+            state = self.state(app)
+            environ = request.environ
             try:
                 body = read_bounded_body(state.max_body_bytes)
-                verified = state.verifier.verify(request.headers.get("Authorization"),
-                                                 binding_from_environ(request.environ, body, state.binding))
+                verified = state.verifier.verify(environ.get("HTTP_AUTHORIZATION"),
+                                                 binding_from_environ(environ, body, state.binding))
             except TallyError as err:
                 return error_response(err, realm=state.verifier.realm, challenge=True)
             setattr(g, _G_VERIFIED, verified)
-            result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
+            result: ResponseReturnValue = app.ensure_sync(view)(*args, **kwargs)
             return result
 
         return authenticated

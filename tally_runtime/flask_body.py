@@ -19,8 +19,14 @@ from tally_protocol.errors import RequestTooLarge
 def read_bounded_body(limit: int) -> bytes:
     """The current request's body (cached for ``get_json``, ``form``...); ``RequestTooLarge`` beyond ``limit``.
 
-    A smaller ``MAX_CONTENT_LENGTH`` of the app wins.
+    A smaller ``MAX_CONTENT_LENGTH`` of the app wins.  A request that declares
+    no body (no ``Content-Length``, or 0, and a stream the server did not mark
+    terminated) has none: werkzeug would read nothing either, so b"" is
+    returned without going through it.
     """
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") in (None, "", "0") and not environ.get("wsgi.input_terminated"):
+        return b""
     configured = request.max_content_length
     if configured is not None:
         limit = min(limit, configured)
