@@ -10,6 +10,9 @@ and a service a binding mismatch instead of the 413 that says what to fix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -20,12 +23,10 @@ def read_bounded_body(limit: int) -> bytes:
     """The current request's body (cached for ``get_json``, ``form``...); ``RequestTooLarge`` beyond ``limit``.
 
     A smaller ``MAX_CONTENT_LENGTH`` of the app wins.  A request that declares
-    no body (no ``Content-Length``, or 0, and a stream the server did not mark
-    terminated) has none: werkzeug would read nothing either, so b"" is
-    returned without going through it.
+    no body has none, and b"" is returned without building werkzeug's stream:
+    see ``declares_no_body``.
     """
-    environ = request.environ
-    if environ.get("CONTENT_LENGTH") in (None, "", "0") and not environ.get("wsgi.input_terminated"):
+    if declares_no_body(request.environ):
         return b""
     configured = request.max_content_length
     if configured is not None:
@@ -41,6 +42,18 @@ def read_bounded_body(limit: int) -> bytes:
     if len(data) > limit:
         raise RequestTooLarge(limit=limit)
     return data
+
+
+def declares_no_body(environ: Mapping[str, Any]) -> bool:
+    """No ``Content-Length`` (or 0), and either a stream the server did not mark terminated (PEP 3333: nothing
+    to read) or an HTTP/1.x request without ``Transfer-Encoding`` (RFC 9112 §6.3: its body length is zero).
+
+    gunicorn marks every stream terminated, so the second case is the one that spares a GET the read."""
+    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        return False
+    if not environ.get("wsgi.input_terminated"):
+        return True
+    return str(environ.get("SERVER_PROTOCOL", "")).startswith("HTTP/1.") and "HTTP_TRANSFER_ENCODING" not in environ
 
 
 def _bound_body() -> None:
