@@ -82,19 +82,25 @@ class Reader:
     __slots__ = ("_data", "_pos")
 
     def __init__(self, data: bytes, msg_type: MessageType | None = None) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise MalformedMessage("message must be bytes")
-        self._data = bytes(data)
+        if type(data) is not bytes:  # the exact type first (the verifier's path): no copy
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise MalformedMessage("message must be bytes")
+            data = bytes(data)
+        self._data = data
         self._pos = 0
-        if msg_type is not None:
-            version = self.u8()
-            if version != PROTOCOL_VERSION:
-                raise UnsupportedVersion(version=version)
-            got = self.u8()
-            if got != msg_type:
+        if msg_type is not None:  # the version is judged before the type, as the fields are read
+            if not data:
+                raise MalformedMessage("message truncated")
+            if data[0] != PROTOCOL_VERSION:
+                raise UnsupportedVersion(version=data[0])
+            if len(data) < 2:
+                raise MalformedMessage("message truncated")
+            if data[1] != msg_type:
                 raise MalformedMessage(f"expected {msg_type.name} message")
+            self._pos = 2
 
-    # Each field reads in place (no intermediate slices): the verifier parses several messages per request.
+    # Each field reads in place (no intermediate slices, few calls): the verifier parses several messages per
+    # request.
     def _advance(self, n: int) -> int:
         """The current position, after checking that ``n`` bytes follow it and moving past them."""
         pos = self._pos
@@ -103,10 +109,6 @@ class Reader:
             raise MalformedMessage("message truncated")
         self._pos = end
         return pos
-
-    def _take(self, n: int) -> bytes:
-        pos = self._advance(n)
-        return self._data[pos:pos + n]
 
     def u8(self) -> int:
         return self._data[self._advance(1)]
@@ -118,12 +120,19 @@ class Reader:
         return int(_U64.unpack_from(self._data, self._advance(8))[0])
 
     def raw(self, n: int) -> bytes:
-        return self._take(n)
+        pos = self._advance(n)
+        return self._data[pos:pos + n]
 
     def blob(self) -> bytes:
-        data = self._data
-        pos = self._advance(2)
-        return self._take((data[pos] << 8) | data[pos + 1])
+        data, pos = self._data, self._pos
+        start = pos + 2
+        if start > len(data):
+            raise MalformedMessage("message truncated")
+        end = start + ((data[pos] << 8) | data[pos + 1])
+        if end > len(data):
+            raise MalformedMessage("message truncated")
+        self._pos = end
+        return data[start:end]
 
     def text(self) -> str:
         try:
