@@ -24,9 +24,9 @@ from pathlib import Path
 
 import redis
 
-from .report import Report
 from .e2e_bench import headers, start_app
 from .redis_server import RedisServer
+from .report import Report
 from .tally_realm import SERVICE, TallyRealm
 from .verify_bench import VerifyRig
 from .wrk_load import run_wrk, write_items
