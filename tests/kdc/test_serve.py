@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def test_factory_runs_in_each_worker_after_fork(tmp_path: Path) -> None:
     with running(code, port, tmp_path / "probe.log") as proc:
         answer = requests.get(f"http://127.0.0.1:{port}/", timeout=5).json()
     assert answer["built_in"] == answer["serving"] != proc.pid
+
+
+def test_a_worker_with_every_thread_busy_leaves_new_connections_to_another(tmp_path: Path) -> None:
+    # Keep-alive connections opened in a burst once all went to whichever worker woke first, which then
+    # queued their requests on its own threads while the other worker idled (issue 5).
+    port = free_port()
+    code = ("from kdc.serve import serve_wsgi; from tests.kdc.wsgi_probe import factory; "
+            f"serve_wsgi(factory, host='127.0.0.1', port={port}, workers=2, threads=2)")
+    with running(code, port, tmp_path / "probe.log"), ThreadPoolExecutor(4) as pool:
+        def slow(_: int) -> int:
+            with requests.Session() as session:  # a connection of its own
+                return int(session.get(f"http://127.0.0.1:{port}/slow", timeout=10).json()["serving"])
+
+        served = list(pool.map(slow, range(4)))
+    assert sorted(served.count(pid) for pid in set(served)) == [2, 2]
 
 
 def test_kdc_serve_answers_an_as_exchange_under_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
