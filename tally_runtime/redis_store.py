@@ -280,13 +280,20 @@ class HeldConnection:
         if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
             self._conn, self._pid = self._pool.get_connection(), pid
         elif now - self._used > HELD_IDLE_CHECK_S and _stale(self._conn):
-            self._conn.disconnect()  # the write below connects afresh
+            self._conn.disconnect()  # connected afresh below
         self._used = now
         try:
-            replies = _write_and_read(self._conn, commands, may_resend=True)
+            replies = self._write_and_read(commands, may_resend=True)
         except _SendAgain:
-            replies = _write_and_read(self._conn, commands, may_resend=False)  # reconnects: the write failed
+            replies = self._write_and_read(commands, may_resend=False)  # on a new connection: the write failed
         return _first_error_raised(replies)
+
+    def _write_and_read(self, commands: list[tuple[Any, ...]], *, may_resend: bool) -> list[Any]:
+        # connect() first, as a pool checkout does: it is a no-op on a live connection, and where a Sentinel
+        # connection was dropped (its master demoted or gone) it asks the sentinels for the master again;
+        # the write's own reconnect would dial the old address.
+        self._conn.connect()
+        return _write_and_read(self._conn, commands, may_resend=may_resend)
 
 
 def _stale(conn: Any) -> bool:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import redis
 
-from tally_runtime.redis_store import HELD_IDLE_CHECK_S, HeldConnection
+from tally_runtime.redis_settings import RedisSettings
+from tally_runtime.redis_store import HELD_IDLE_CHECK_S, HeldConnection, connect
 from tests.support.redis_proc import RedisProcess
+from tests.support.redis_topologies import SentinelGroup
 
 
 class Clock:
@@ -76,3 +79,23 @@ def test_a_cluster_client_is_refused() -> None:
     cluster = redis.RedisCluster.__new__(redis.RedisCluster)
     with pytest.raises(TypeError):
         HeldConnection(cluster)  # type: ignore[arg-type]
+
+
+def test_after_a_sentinel_failover_it_writes_to_the_new_master_not_the_demoted_one(tmp_path: Path) -> None:
+    group = SentinelGroup(tmp_path).start()
+    try:
+        client = connect(RedisSettings.from_env({**group.env(), "TALLY_REDIS_MIN_REPLICAS": "0"}))
+        held = HeldConnection(client)
+        assert held.round_trip([("SET", "before", "1")]) == [b"OK"]
+        group.kill_master()
+        group.wait_failover()
+        group.revive()  # the old master is back, as a replica: it answers READONLY to writes
+        replies: list[object] = []
+        for _ in range(5):  # the first write may still meet the old socket; the next ones must not
+            try:
+                replies.append(held.round_trip([("SET", "after", "1")]))
+            except redis.exceptions.RedisError as e:
+                replies.append(type(e).__name__)
+        assert replies[-3:] == [[b"OK"]] * 3, replies
+    finally:
+        group.stop()
