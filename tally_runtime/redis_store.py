@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -246,42 +245,35 @@ def _write_and_read(conn: Any, commands: list[tuple[Any, ...]], *, may_resend: b
     return replies
 
 
-#: A held connection idle longer than this is checked before use, as a pool checks every checkout.
-HELD_IDLE_CHECK_S = 1.0
-
-
 class HeldConnection:
     """One connection kept out of a standalone or Sentinel client's pool, for a caller that never sends from two
     threads at once (a ``GroupCommit``'s sender: one batch on the wire at a time).
 
-    A pool checkout costs a readiness ``poll`` (a system call) and bookkeeping
-    on every round trip; under load, keeping the connection saves both.  What
-    the pool guarded against is kept: a connection idle for more than
-    ``HELD_IDLE_CHECK_S`` gets the pool's check (one closed by a restarted
-    server, or holding unexpected data, is replaced before the write); a
+    A pool checkout costs lock and observability bookkeeping on every round
+    trip; keeping the connection saves it.  Every check the pool makes is
+    kept: before each write the connection is tested as a checkout tests it
+    (one closed by a restarted server, or holding unexpected data, is
+    replaced) and ``connect()`` runs (Sentinel asks for the master there); a
     failed read disconnects, so no unread reply is ever taken for a later
     command's; a failed write is sent once more on a new connection (nothing
-    ran); the connection's own health check and Sentinel's master lookup run
-    as before; and a forked child takes a connection of its own.
+    ran); the connection's own health check runs as before; and a forked
+    child takes a connection of its own.
     """
 
-    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         if is_cluster(client):
             raise TypeError("a Cluster client routes each command to its node: use round_trip")
         self._pool = client.connection_pool
-        self._clock = clock
         self._conn: Any = None
         self._pid = 0
-        self._used = 0.0
 
     def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """As ``round_trip``, on the held connection (raw replies; the first error reply raised)."""
-        pid, now = os.getpid(), self._clock()
+        pid = os.getpid()
         if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
             self._conn, self._pid = self._pool.get_connection(), pid
-        elif now - self._used > HELD_IDLE_CHECK_S and _stale(self._conn):
+        elif _stale(self._conn):
             self._conn.disconnect()  # connected afresh below
-        self._used = now
         try:
             replies = self._write_and_read(commands, may_resend=True)
         except _SendAgain:
@@ -297,7 +289,7 @@ class HeldConnection:
 
 
 def _stale(conn: Any) -> bool:
-    """The pool's checkout test: anything to read on an idle connection (or a closed one) means it is unusable."""
+    """The pool's checkout test: anything to read between round trips (or a closed socket) means it is unusable."""
     try:
         return bool(conn.can_read())
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
