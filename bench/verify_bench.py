@@ -64,6 +64,7 @@ CONTENDERS = (
     Contender("mit-mutual", "gssapi-mutual", "python-gssapi accept, mutual auth (AP-REP), file rcache", 20000),
     Contender("tally-core", "tally-core", "part of verify: verify_ap_request alone (no I/O)", 40000),
     Contender("tally-claim", "redis-claim", "part of verify: RedisReplayCache.claim alone", 12000),
+    Contender("redis-ping", "redis-ping", "I/O floor: one raw-socket Redis round trip (PING)", 30000),
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -92,7 +93,7 @@ def _tally_core_checks(args: Args) -> Iterator[Check]:
 
 
 def _redis_claim_checks(args: Args) -> Iterator[Check]:
-    """``RedisReplayCache.claim`` alone: the replay check's round trip (one MULTI)."""
+    """``RedisReplayCache.claim`` alone: the replay check's round trip (one EVALSHA)."""
     cache = RedisReplayCache(store_client(args.redis_url))
     keys = [os.urandom(REPLAY_KEY_SIZE) for _ in range(args.n)]
 
@@ -177,6 +178,22 @@ def _floor_checks(args: Args, aead: type[AESGCM | AESGCMSIV]) -> Iterator[Check]
     return (check(i) for i in items)
 
 
+def _round_trip_checks(args: Args) -> Iterator[Check]:
+    """One Redis round trip over a raw socket (``PING``, no client library): the I/O floor of any replay
+    cache shared between processes, on this machine's loopback."""
+    host, port = args.redis_url.removeprefix("redis://").split("/", 1)[0].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run() -> object:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        if sock.recv(64) != b"+PONG\r\n":
+            raise RuntimeError("unexpected reply to PING")
+        return None
+
+    return (run for _ in range(args.n))
+
+
 def checks_for(args: Args) -> list[Check]:
     makers: dict[str, Callable[[], Iterator[Check]]] = {
         "tally": lambda: _tally_checks(args, reply=False),
@@ -184,6 +201,7 @@ def checks_for(args: Args) -> list[Check]:
         "tally-unbatched": lambda: _tally_checks(args, reply=False, group_commit=False),
         "tally-core": lambda: _tally_core_checks(args),
         "redis-claim": lambda: _redis_claim_checks(args),
+        "redis-ping": lambda: _round_trip_checks(args),
         "gssapi": lambda: _gssapi_checks(args, mutual=False),
         "gssapi-mutual": lambda: _gssapi_checks(args, mutual=True),
         "jwt": lambda: _jwt_checks(args),
