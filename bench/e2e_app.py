@@ -3,7 +3,9 @@
 ``GET /open`` and ``GET /data`` return the same small JSON document; only
 ``/data`` is behind ``TicketAuth.required`` (verification, replay claim in
 Redis, revocation check, and the ``Authentication-Info`` proof on the
-response).  Served by ``kdc.serve.serve_wsgi``: gunicorn, as ``tally kdc
+response).  ``GET /open-page`` and ``GET /data-page`` are the same pair
+with an API endpoint's usual work in the view: a page of ``PAGE_ROWS``
+records rendered as JSON.  Served by ``kdc.serve.serve_wsgi``: gunicorn, as ``tally kdc
 serve`` and ``tally service serve`` run, with one app per worker.
 
     python -m bench.e2e_app --port P --keytab api.keytab --redis-url redis://127.0.0.1:N/0
@@ -19,6 +21,11 @@ from flask import Flask, Response, jsonify
 
 from kdc.serve import serve_wsgi
 from relying_service import TicketAuth
+
+#: Rows of the page the "-page" endpoints render (what a list endpoint returns from its database).
+PAGE_ROWS = 100
+_PAGE = [{"id": i, "name": f"item {i}", "owner": "alice", "tags": ["a", "b", "c"], "price": i * 1.25,
+          "created": "2026-12-01T00:00:00Z", "active": i % 2 == 0} for i in range(PAGE_ROWS)]
 
 
 def create_app(keytab: Path, redis_url: str) -> Flask:
@@ -36,6 +43,15 @@ def create_app(keytab: Path, redis_url: str) -> Flask:
     @auth.required
     def data() -> Response:
         return jsonify(message="hello", principal=auth.principal)
+
+    @app.get("/open-page")
+    def open_page() -> Response:
+        return jsonify(items=[dict(row) for row in _PAGE], principal=None)
+
+    @app.get("/data-page")
+    @auth.required
+    def data_page() -> Response:
+        return jsonify(items=[dict(row) for row in _PAGE], principal=auth.principal)
 
     return app
 

@@ -39,12 +39,19 @@ def start_app(workdir: Path, keytab: Path, redis: RedisServer, workers: int = 2)
     return server, port
 
 
-def headers(keytab: Path, port: int, n: int) -> list[str]:
+def headers(keytab: Path, port: int, n: int, path: str = "/data") -> list[str]:
     service, keyset = read_keytab(keytab)
     cred = service_ticket(Principal("alice", service.realm), service, keyset.current)
-    binding = RequestBinding.for_http("GET", canonical_host("http", "127.0.0.1", port), "/data", b"")
+    binding = RequestBinding.for_http("GET", canonical_host("http", "127.0.0.1", port), path, b"")
     now = time.time()
     return [make_ap_request(cred, binding, now=now, rng=os.urandom).authorization for _ in range(n)]
+
+
+#: (kind, path, label): the bare pair carries the target; the page pair is context (an endpoint with work to do).
+KINDS = (("open", "/open", "GET /open, no authentication"),
+         ("auth", "/data", "GET /data, TicketAuth.required"),
+         ("open-page", "/open-page", "GET /open-page (100-row JSON page, ~130 us), no auth"),
+         ("auth-page", "/data-page", "GET /data-page (same page), TicketAuth.required"))
 
 
 def run(report: Report, workdir: Path, keytab: Path, redis: RedisServer, *, concurrencies: list[int],
@@ -55,13 +62,14 @@ def run(report: Report, workdir: Path, keytab: Path, redis: RedisServer, *, conc
     try:
         for _ in range(rounds):
             for c in concurrencies:
-                for kind in ("open", "auth"):
-                    items = write_items(workdir / "e2e-headers.txt", headers(keytab, port, headers_per_run)) \
-                        if kind == "auth" else None
+                for kind, path, _label in KINDS:
+                    authenticated = kind.startswith("auth")
+                    items = write_items(workdir / "e2e-headers.txt", headers(keytab, port, headers_per_run, path)) \
+                        if authenticated else None
                     meter = CpuMeter({"app": server, "redis": redis.server})
                     meter.start()
-                    res = run_wrk(url, "/data" if kind == "auth" else "/open", mode=kind if kind == "auth" else "plain",
-                                  items=items, connections=c, seconds=seconds)
+                    res = run_wrk(url, path, mode="auth" if authenticated else "plain", items=items, connections=c,
+                                  seconds=seconds)
                     cores = meter.stop(res.generator_cpu_s)
                     if not res.valid:
                         raise RuntimeError(f"e2e {kind} at c={c}: {res.bad} refused, {res.reused} reused, "
@@ -70,9 +78,12 @@ def run(report: Report, workdir: Path, keytab: Path, redis: RedisServer, *, conc
                         best[kind] = (res, cores)
     finally:
         server.stop()
-    for kind, label in (("open", "GET /open, no authentication"), ("auth", "GET /data, TicketAuth.required")):
+    for kind, _path, label in KINDS:
         res, cores = best[kind]
         report.add(Row(SECTION, label, res.rate, "req/s", res.p50_ms, res.p99_ms,
                        f"c={res.concurrency}; {cpu_note(cores)}"))
     report.ratio("3. authenticated / unauthenticated throughput", best["auth"][0].rate, best["open"][0].rate,
                  ">=", 0.85)
+    page = best["auth-page"][0].rate / best["open-page"][0].rate
+    report.notes.append(f"3. context, no target: with a 100-row JSON page in the view, authenticated / "
+                        f"unauthenticated = {page:.2f}")
