@@ -62,7 +62,7 @@ CONTENDERS = (
     Contender("floor-siv", "floor-gcmsiv", "floor with the suite's AES-256-GCM-SIV", 12000),
     Contender("tally-reply", "tally-reply", "tallystick verify + Authentication-Info proof", 8000),
     Contender("mit-mutual", "gssapi-mutual", "python-gssapi accept, mutual auth (AP-REP), file rcache", 20000),
-    Contender("tally-core", "tally-core", "part of verify: verify_ap_request alone (no I/O)", 40000),
+    Contender("tally-core", "tally-core", "part of verify: verify_ap_request alone (no I/O)", 80000),
     Contender("tally-claim", "redis-claim", "part of verify: RedisReplayCache.claim alone", 12000),
     Contender("redis-ping", "redis-ping", "I/O floor: one raw-socket Redis round trip (PING)", 30000),
 )

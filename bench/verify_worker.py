@@ -30,6 +30,7 @@ from tally_protocol.binding import RequestBinding
 from tally_protocol.messages import parse_authorization
 from tally_protocol.principal import Principal
 from tally_protocol.replay import REPLAY_KEY_SIZE
+from tally_protocol.ticket_cache import TicketCache
 from tally_protocol.verify import VerifyPolicy, verify_ap_request
 from tally_runtime.keytab_file import read_keytab
 from tally_runtime.replay_cache import RedisReplayCache
@@ -75,7 +76,8 @@ def _tally_checks(args: Args, *, reply: bool, group_commit: bool = True) -> Iter
 
 
 def _tally_core_checks(args: Args) -> Iterator[Check]:
-    """The pure ``verify_ap_request`` alone: parse, two AEADs, times, binding; no store, no metrics."""
+    """The pure ``verify_ap_request`` alone, as ``Verifier`` calls it (opened tickets kept, so one ticket costs its
+    AEAD once, then the authenticator's AEAD per request): parse, times, binding; no store, no metrics."""
     from client_sdk.flow import make_ap_request
 
     service, keyset = read_keytab(args.keytab)
@@ -83,11 +85,12 @@ def _tally_core_checks(args: Args) -> Iterator[Check]:
     headers = [make_ap_request(cred, RequestBinding.for_http("GET", HOST, PATH, b""), now=time.time(),
                                rng=os.urandom).authorization for _ in range(args.n)]
     policy = VerifyPolicy()
+    tickets = TicketCache()
 
     def check(header: str) -> Check:
         return lambda: verify_ap_request(parse_authorization(header), service=service, keyset=keyset,
                                          binding=RequestBinding.for_http("GET", HOST, PATH, b""), now=time.time(),
-                                         policy=policy)
+                                         policy=policy, tickets=tickets)
 
     return (check(h) for h in headers)
 
