@@ -11,13 +11,15 @@ comes from /proc and says which side saturated.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 from client_sdk.flow import Credential
 
 from .kdc_load import run_kdc_load
 from .mit_realm import MitRealm
-from .procs import CpuMeter
+from .procs import CpuMeter, run_measured
 from .report import Report, Row, cpu_note
 from .tally_realm import SERVICE, TallyRealm
 from .wrk_load import LoadResult, run_wrk, write_items
@@ -67,6 +69,23 @@ def tally_exchange_runs(realm: TallyRealm, workdir: Path, exchange: str, *, conc
     return results
 
 
+def in_process(report: Report, realm: TallyRealm, workdir: Path, n: int) -> None:
+    """The exchanges without the HTTP server: ``bench.kdc_inproc`` pinned to core 0, one exchange at a time."""
+    tgts = [realm.login(c) for c in realm.clients[:32]]
+    as_items = write_items(workdir / "inproc-as.txt", realm.as_bodies(n, realm.clients))
+    tgs_items = write_items(workdir / "inproc-tgs.txt", realm.tgs_bodies(n, tgts, [SERVICE]))
+    out, _cpu = run_measured([sys.executable, "-m", "bench.kdc_inproc", str(as_items), str(tgs_items)],
+                             env=realm.env() | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                             cpus={0}, timeout=600)
+    doc = json.loads(next(ln for ln in out.splitlines() if ln.startswith("{")))
+    for exchange in ("as", "tgs"):
+        d = doc[exchange]
+        report.add(Row(SECTION, f"part of {exchange.upper()}: the exchange in-process (WSGI call, no server)",
+                       d["rate"], "exch/s", None, None,
+                       f"1 thread pinned to core 0: {d['cpu_us']:.0f} us of CPU per exchange, busy {d['busy']:.2f}; "
+                       f"n={d['n']}"))
+
+
 def run(report: Report, realm: TallyRealm, mit: MitRealm, kdc_load: Path, workdir: Path, *,
         concurrencies: list[int], seconds: float, bodies_per_run: int) -> None:
     rates: dict[str, float] = {}
@@ -92,6 +111,7 @@ def run(report: Report, realm: TallyRealm, mit: MitRealm, kdc_load: Path, workdi
         per = (after[kind] - before[kind]) / done if done else 0.0
         rates[f"mit-{exchange}"] = _row(report, f"MIT krb5kdc {exchange.upper()} (kdc_load.c, {per:.2f} req/exch)",
                                         _best(mit_results), concurrencies)
+    in_process(report, realm, workdir, n=max(500, bodies_per_run // 10))
     report.ratio("2. tallystick TGS / MIT krb5kdc TGS", rates["tally-tgs"], rates["mit-tgs"], ">=", 1.0)
     report.ratio("2. tallystick AS / MIT krb5kdc AS (no target; for reference)", rates["tally-as"], rates["mit-as"],
                  ">=", 0.0)
