@@ -36,6 +36,7 @@ from .admin.extension import init_admin
 from .admin.policies import EffectivePolicy, PolicyStore, key_policy_source
 from .admin.ui import init_admin_ui
 from .exchange import TicketPolicy
+from .exchange_front import ExchangeFront
 from .lockout import Lockout, LockoutPolicy, RateLimitPolicy
 from .master_key import MasterKey, MasterKeyring
 from .master_key_file import MasterKeyFile
@@ -139,12 +140,15 @@ def create_app(
         revocation=RevocationList(store, realm, clock, cache_s=0, durability=settings.redis.durability),
     )
 
-    init_admin(app, app.extensions[EXTENSION], settings)
+    admin = init_admin(app, app.extensions[EXTENSION], settings)
 
     configure()
     install_error_handlers(app)
     bound_request_bodies(app)  # MAX_CONTENT_LENGTH: 413 from Content-Length, chunked bodies read one byte past it
     init_metrics(app)  # request counts, refusal codes, issuance latency; GET /metrics
+    # POST /v1/as and /v1/tgs without Flask's dispatch; inside ProxyFix and the request ids, like Flask.
+    app.wsgi_app = ExchangeFront(app.wsgi_app, app.extensions[EXTENSION], admin,  # type: ignore[method-assign]
+                                 max_body=app.config["MAX_CONTENT_LENGTH"])
     if cfg["TALLY_TRUST_FORWARDED"]:
         # Behind one reverse proxy: the rate limiter and audit log see the real client address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]

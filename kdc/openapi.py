@@ -1,4 +1,4 @@
-"""The KDC's HTTP API as an OpenAPI 3.1 document, written by hand to match ``views.py``.
+"""The KDC's HTTP API as an OpenAPI 3.1 document, written by hand to match ``views.py`` and ``exchange_front.py``.
 
 Binary protocol messages travel as base64url without padding (RFC 4648 §5);
 their layout is specified in docs/protocol.md, not here.  The admin API's

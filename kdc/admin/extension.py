@@ -5,14 +5,18 @@ KDC app (``init_admin``) and the local CLI both use it, so they apply the
 same permissions and write to the same audit stream.  ``init_admin`` also
 persists the KDC's own audit events (issuance, refusals, onboarding) into
 the realm's stream through an audit sink, and makes sure ``kadmin/admin``
-exists in realms created before it did.
+exists in realms created before it did.  The sink finds the realm through
+the Flask app serving the request, or, for the AS and TGS exchanges that
+the exchange front answers without Flask, through ``auditing_for``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +61,25 @@ def build_operations(store: redis.Redis, db: PrincipalDB, base: EffectivePolicy,
                            clock, rng)
 
 
+#: The admin state of the request a WSGI layer serves without a Flask app context (``auditing_for``).
+_SERVING: ContextVar[AdminState | None] = ContextVar("tally_admin_serving", default=None)
+
+
+@contextlib.contextmanager
+def auditing_for(state: AdminState) -> Iterator[None]:
+    """While the block runs, audit events of this thread or task go to ``state``'s stream."""
+    token = _SERVING.set(state)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
+
+
 def persist_audit_event(entry: dict[str, Any]) -> None:
     """Audit sink: inside a KDC app's request, store the event in that realm's stream."""
-    if not has_app_context():
-        return
-    state = current_app.extensions.get(EXTENSION)
+    state = _SERVING.get()
+    if state is None and has_app_context():
+        state = current_app.extensions.get(EXTENSION)
     if isinstance(state, AdminState):
         state.operations.audit_log.append(entry)
 
