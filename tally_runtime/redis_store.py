@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from tally_protocol.errors import ConfigurationError, StoreUnavailable
 
@@ -249,43 +249,57 @@ class HeldConnection:
     """One connection kept out of a standalone or Sentinel client's pool, for a caller that never sends from two
     threads at once (a ``GroupCommit``'s sender: one batch on the wire at a time).
 
-    A pool checkout costs lock and observability bookkeeping on every round
-    trip; keeping the connection saves it.  Every check the pool makes is
-    kept: before each write the connection is tested as a checkout tests it
-    (one closed by a restarted server, or holding unexpected data, is
-    replaced) and ``connect()`` runs (Sentinel asks for the master there); a
-    failed read disconnects, so no unread reply is ever taken for a later
-    command's; a failed write is sent once more on a new connection (nothing
-    ran); the connection's own health check runs as before; and a forked
-    child takes a connection of its own.
+    A pool checkout and release cost lock and observability bookkeeping on
+    every round trip; keeping the connection saves them.  What they check is
+    kept, in the pool's order (redis-py ``ConnectionPool.get_connection``):
+    ``connect()`` (a no-op on a live connection; Sentinel asks for the master
+    there), then the readiness test (a connection the server closed, or one
+    holding unexpected data, is replaced once, and a second failure raises).
+    A Sentinel connection to an address that is no longer the master the
+    pool last learnt of is dropped first, as the pool's release would drop
+    it.  A failed read disconnects, so no unread reply is ever taken for a
+    later command's; a failed write is sent once more on a new connection
+    (nothing ran); a forked child makes its own.  The connection is made as
+    the pool makes its own but not counted against its ``max_connections``,
+    so the pool keeps the size ``TALLY_REDIS_POOL_SIZE`` gives it.
     """
 
     def __init__(self, client: redis.Redis) -> None:
         if is_cluster(client):
             raise TypeError("a Cluster client routes each command to its node: use round_trip")
-        self._pool = client.connection_pool
+        self._pool: Any = client.connection_pool
+        self._sentinel = isinstance(self._pool, SentinelConnectionPool)
         self._conn: Any = None
         self._pid = 0
 
     def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """As ``round_trip``, on the held connection (raw replies; the first error reply raised)."""
-        pid = os.getpid()
-        if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
-            self._conn, self._pid = self._pool.get_connection(), pid
-        elif _stale(self._conn):
-            self._conn.disconnect()  # connected afresh below
+        conn = self._checked_out()
         try:
-            replies = self._write_and_read(commands, may_resend=True)
+            replies = _write_and_read(conn, commands, may_resend=True)
         except _SendAgain:
-            replies = self._write_and_read(commands, may_resend=False)  # on a new connection: the write failed
+            conn.connect()  # the failed write disconnected it: a new connection (on Sentinel, to the master)
+            replies = _write_and_read(conn, commands, may_resend=False)
         return _first_error_raised(replies)
 
-    def _write_and_read(self, commands: list[tuple[Any, ...]], *, may_resend: bool) -> list[Any]:
-        # connect() first, as a pool checkout does: it is a no-op on a live connection, and where a Sentinel
-        # connection was dropped (its master demoted or gone) it asks the sentinels for the master again;
-        # the write's own reconnect would dial the old address.
-        self._conn.connect()
-        return _write_and_read(self._conn, commands, may_resend=may_resend)
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+
+    def _checked_out(self) -> Any:
+        pid = os.getpid()
+        if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
+            self._conn, self._pid = self._pool.connection_class(**self._pool.connection_kwargs), pid
+        conn = self._conn
+        if self._sentinel and self._pool.master_address not in (None, (conn.host, conn.port)):
+            conn.disconnect()  # a master the sentinels have replaced, whether or not it still answers
+        conn.connect()
+        if _stale(conn):
+            conn.disconnect()
+            conn.connect()
+            if _stale(conn):
+                raise redis.exceptions.ConnectionError("the Redis connection is not ready")
+        return conn
 
 
 def _stale(conn: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -87,5 +88,51 @@ def test_after_a_sentinel_failover_it_writes_to_the_new_master_not_the_demoted_o
             except redis.exceptions.RedisError as e:
                 replies.append(type(e).__name__)
         assert replies[-3:] == [[b"OK"]] * 3, replies
+    finally:
+        group.stop()
+
+
+def test_it_takes_no_slot_of_the_pool(redis_server: RedisProcess) -> None:
+    client = redis.Redis.from_url(redis_server.url, max_connections=1)
+    held = HeldConnection(client)
+    assert held.round_trip([("SET", "k", "1")]) == [b"OK"]
+    assert client.get("k") == b"1"  # the pool's one connection is still free for everything else
+    held.close()
+    client.close()
+
+
+def test_a_paused_server_fails_each_round_trip_within_one_command_timeout(tmp_path: Path) -> None:
+    own = RedisProcess(tmp_path)
+    own.start()
+    timeout_ms = 300
+    client = connect(RedisSettings.from_env({"TALLY_REDIS_URL": own.url, "TALLY_REDIS_MIN_REPLICAS": "0",
+                                             "TALLY_REDIS_COMMAND_TIMEOUT_MS": str(timeout_ms),
+                                             "TALLY_REDIS_CONNECT_TIMEOUT_MS": str(timeout_ms)}))
+    held = HeldConnection(client)
+    held.round_trip([("PING",)])
+    own.pause()
+    try:
+        for _ in range(3):  # the first meets the live connection, the next ones a new one: never twice the wait
+            start = time.monotonic()
+            with pytest.raises(redis.exceptions.RedisError):
+                held.round_trip([("SET", "k", "1")])
+            assert time.monotonic() - start < 1.6 * timeout_ms / 1000
+    finally:
+        own.resume()
+    assert held.round_trip([("PING",)]) == [b"PONG"]
+    own.stop()
+
+
+def test_a_sentinel_connection_is_dropped_once_the_pool_knows_another_master(tmp_path: Path) -> None:
+    group = SentinelGroup(tmp_path).start()
+    try:
+        client = connect(RedisSettings.from_env({**group.env(), "TALLY_REDIS_MIN_REPLICAS": "0"}))
+        held = HeldConnection(client)
+        (first_id,) = held.round_trip([("CLIENT", "ID")])
+        # As if another connection of this process had learnt of a failover the held one has not seen
+        # (a partition can leave the old master answering): the next write must not go down the old socket.
+        client.connection_pool.proxy.master_address = ("127.0.0.1", group.replica().port)
+        (second_id,) = held.round_trip([("CLIENT", "ID")])
+        assert second_id != first_id  # reconnected (through the sentinels, which still name the same master)
     finally:
         group.stop()
