@@ -13,6 +13,7 @@ from kdc import exchange_front
 from kdc.master_key import MasterKey
 from tally_protocol.errors import MalformedMessage
 from tests.kdc.conftest import T0, FixedClock, Realm, make_realm
+from tests.kdc.keys.conftest import LogCapture
 from tests.kdc.wire import get_ticket, login, post, send_as
 
 
@@ -84,22 +85,13 @@ def test_a_rate_limit_answers_429_with_retry_after(fake_redis: redis.Redis, mast
     assert response.headers["Retry-After"] == "1"
 
 
-class Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_an_unexpected_error_is_a_500_without_detail_and_logged(realm: Realm,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any) -> dict[str, str]:
         raise RuntimeError("secret detail")
 
     monkeypatch.setitem(exchange_front.ROUTES, "/v1/as", broken)
-    errors = Errors()
+    errors = LogCapture()
     logging.getLogger("tally.http").addHandler(errors)
     try:
         response = post(realm.http, "/v1/as", {})
