@@ -15,10 +15,15 @@ replay keys at once.  Each claim alone pays a whole redis-py round trip
 * **A failure fails every caller of the batch** (fail closed): nobody can
   tell which of its commands ran.  A caller whose batch was interrupted
   before any answer gets ``StoreUnavailable``, never a missing reply.
+* **The wire is never left without a sender.**  A caller interrupted while
+  it waits (an exception from a signal handler, a gevent timeout) leaves the
+  queue, and if the wire had been handed to it, passes it on.  A forked
+  child starts with an empty queue: the parent's threads are not its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -53,6 +58,7 @@ class GroupCommit(Generic[C, R]):
         self._lock = threading.Lock()
         self._queue: list[_Waiter[C, R]] = []
         self._sending = False
+        self._pid = os.getpid()
 
     @property
     def queued(self) -> int:
@@ -60,16 +66,21 @@ class GroupCommit(Generic[C, R]):
         return len(self._queue)
 
     def submit(self, item: C) -> R:
+        if self._pid != os.getpid():  # a forked child: the parent's queue, batch and lock state are not its own
+            self._lock, self._queue, self._sending, self._pid = threading.Lock(), [], False, os.getpid()
         me: _Waiter[C, R] = _Waiter(item)
         with self._lock:
             self._queue.append(me)
-            leads = not self._sending
+            me.leads = not self._sending
             self._sending = True
-        if not leads:
-            me.ready.acquire()  # answered, or handed the wire: the batch before ours is back
-            leads = me.leads
-        if leads:
-            self._send_queued(me)
+        try:
+            if not me.leads:
+                me.ready.acquire()  # answered, or handed the wire: the batch before ours is back
+            if me.leads:
+                self._send_queued(me)
+        except BaseException:
+            self._withdraw(me)
+            raise
         if me.error is not None:
             if isinstance(me.error, StoreUnavailable):  # each caller raises its own, caused by the one failure
                 raise StoreUnavailable(me.error.message) from me.error
@@ -77,6 +88,23 @@ class GroupCommit(Generic[C, R]):
         if not me.replied:  # cannot happen: _send_queued answers or fails every waiter it takes
             raise StoreUnavailable("a batched store command got no reply")
         return me.reply  # type: ignore[return-value]  # R may itself include None
+
+    def _withdraw(self, me: _Waiter[C, R]) -> None:
+        """An interrupted caller not yet taken into a batch leaves the queue, passing on the wire if it held it."""
+        with self._lock:
+            if me in self._queue:
+                self._queue.remove(me)
+                if me.leads:
+                    self._pass_wire()
+
+    def _pass_wire(self) -> None:
+        """With the lock held: the first queued caller sends next, or nobody is sending."""
+        if self._queue:
+            successor = self._queue[0]
+            successor.leads = True
+            successor.ready.release()
+        else:
+            self._sending = False
 
     def _send_queued(self, me: _Waiter[C, R]) -> None:
         with self._lock:
@@ -95,12 +123,7 @@ class GroupCommit(Generic[C, R]):
                 if not waiter.replied and waiter.error is None:  # interrupted (BaseException) before answering
                     waiter.error = StoreUnavailable("the batch carrying this store command was interrupted")
             with self._lock:
-                if self._queue:  # calls that queued meanwhile: the first of them sends them all
-                    successor = self._queue[0]
-                    successor.leads = True
-                    successor.ready.release()
-                else:
-                    self._sending = False
+                self._pass_wire()  # calls that queued meanwhile: the first of them sends them all
             for waiter in batch:
                 if waiter is not me:
                     waiter.ready.release()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -114,3 +117,101 @@ def test_a_batch_interrupted_before_its_reply_fails_its_callers_closed() -> None
                 outcomes.append(type(e).__name__)
     assert sorted(outcomes) == ["KeyboardInterrupt", "StoreUnavailable"]
     assert group.submit("d") == "reply to d"  # the wire was handed on, not left taken
+
+
+class Interrupted(Exception):
+    """What a signal handler raises in the main thread (KeyboardInterrupt, a timeout)."""
+
+
+class Caller:
+    """``group.submit(item)`` on a daemon thread: a regression that strands it cannot hang the suite."""
+
+    def __init__(self, group: GroupCommit[str, str], item: str) -> None:
+        self.result: Future[str] = Future()
+        threading.Thread(target=self._run, args=(group, item), daemon=True).start()
+
+    def _run(self, group: GroupCommit[str, str], item: str) -> None:
+        try:
+            self.result.set_result(group.submit(item))
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            self.result.set_exception(e)
+
+
+def interrupt_main_thread_after(seconds: float, before_raising: Callable[[], object] = lambda: None) -> None:
+    def handler(signum: int, frame: object) -> None:
+        before_raising()
+        raise Interrupted()
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGALRM)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_caller_interrupted_while_queued_leaves_the_queue_and_the_others_are_served(alarm: None) -> None:
+    wire = Wire()
+    group = GroupCommit(wire.send)
+    wire.hold.set()
+    first = Caller(group, "first")
+    assert wire.held.wait(TIMEOUT_S)
+    other = Caller(group, "other")
+    wait_for(lambda: group.queued == 1)
+    interrupt_main_thread_after(0.2)
+    with pytest.raises(Interrupted):
+        group.submit("interrupted")  # queued behind "first", interrupted while it waits
+    wire.release.set()
+    assert first.result.result(TIMEOUT_S) == "reply to first"
+    assert other.result.result(TIMEOUT_S) == "reply to other"
+    assert wire.batches == [["first"], ["other"]]  # the interrupted call was never sent
+    assert group.submit("later") == "reply to later"  # nothing is left waiting for a sender
+
+
+def test_a_caller_interrupted_once_handed_the_wire_passes_it_on(alarm: None) -> None:
+    wire = Wire()
+    group = GroupCommit(wire.send)
+    wire.hold.set()
+    first = Caller(group, "first")
+    assert wire.held.wait(TIMEOUT_S)
+    queued: list[Caller] = []
+
+    def finish_first_batch() -> None:  # the wire goes to the interrupted caller, first in the queue
+        wire.release.set()
+        first.result.result(TIMEOUT_S)
+        queued.append(Caller(group, "other"))
+        wait_for(lambda: group.queued == 2)
+
+    interrupt_main_thread_after(0.2, finish_first_batch)
+    with pytest.raises(Interrupted):
+        group.submit("interrupted")
+    assert queued[0].result.result(TIMEOUT_S) == "reply to other"
+    assert wire.batches == [["first"], ["other"]]
+    assert group.submit("later") == "reply to later"
+
+
+def test_a_child_forked_while_a_batch_is_on_the_wire_sends_its_own() -> None:
+    wire = Wire()
+    group = GroupCommit(wire.send)
+    wire.hold.set()
+    first = Caller(group, "first")
+    assert wire.held.wait(TIMEOUT_S)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the parent's sender does not exist here: its batch must not stand in the way
+        try:
+            os.write(write, group.submit("in the child").encode())
+        finally:
+            os._exit(0)
+    wire.release.set()
+    assert first.result.result(TIMEOUT_S) == "reply to first"
+    ready, _, _ = select.select([read], [], [], TIMEOUT_S)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)  # stranded: fail, not hang
+    os.waitpid(pid, 0)
+    assert ready and os.read(read, 100) == b"reply to in the child"
+    os.close(read)
+    os.close(write)
