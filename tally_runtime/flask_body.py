@@ -10,6 +10,7 @@ and a service a binding mismatch instead of the 413 that says what to fix.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,10 +24,14 @@ def read_bounded_body(limit: int) -> bytes:
     """The current request's body (cached for ``get_json``, ``form``...); ``RequestTooLarge`` beyond ``limit``.
 
     A smaller ``MAX_CONTENT_LENGTH`` of the app wins.  A request that declares
-    no body has none, and b"" is returned without building werkzeug's stream:
-    see ``declares_no_body``.
+    no body has none (``declares_no_body``): b"" is returned without building
+    werkzeug's stream, and the stream the view will read is made empty too,
+    so what was checked is what the view reads, whatever the server left in
+    ``wsgi.input``.
     """
-    if declares_no_body(request.environ):
+    environ = request.environ
+    if declares_no_body(environ):
+        environ["wsgi.input"] = io.BytesIO()
         return b""
     configured = request.max_content_length
     if configured is not None:

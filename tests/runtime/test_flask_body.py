@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from tally_protocol.errors import RequestTooLarge
 from tally_runtime.flask_body import declares_no_body, read_bounded_body
@@ -51,3 +51,14 @@ def test_a_chunked_body_is_still_read_and_bounded() -> None:
 
 def test_a_bodiless_get_reads_nothing_from_the_stream() -> None:
     assert _read(GUNICORN_GET, b"GET /next HTTP/1.1\r\n") == b""  # the bytes belong to the next request
+
+
+def test_what_the_view_reads_of_a_bodiless_request_is_what_was_bound() -> None:
+    # A server that leaves bytes in wsgi.input of a request declaring no body (not marked terminated, no length).
+    app = Flask(__name__)
+    environ = {"REQUEST_METHOD": "POST", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.input_terminated": False,
+               "PATH_INFO": "/", "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(b'{"amount": 1000000}')}
+    with app.request_context(environ):
+        assert read_bounded_body(100) == b""
+        assert request.get_data() == b""
