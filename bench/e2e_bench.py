@@ -50,7 +50,7 @@ def headers(keytab: Path, port: int, n: int, path: str = "/data") -> list[str]:
 #: (kind, path, label): the bare pair carries the target; the page pair is context (an endpoint with work to do).
 KINDS = (("open", "/open", "GET /open, no authentication"),
          ("auth", "/data", "GET /data, TicketAuth.required"),
-         ("open-page", "/open-page", "GET /open-page (100-row JSON page, ~130 us), no auth"),
+         ("open-page", "/open-page", "GET /open-page (100-row JSON page), no authentication"),
          ("auth-page", "/data-page", "GET /data-page (same page), TicketAuth.required"))
 
 

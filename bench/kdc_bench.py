@@ -42,8 +42,10 @@ def _best(results: list[tuple[LoadResult, dict[str, float]]]) -> tuple[LoadResul
 
 def _row(report: Report, name: str, best: tuple[LoadResult, dict[str, float]], tried: list[int]) -> float:
     res, cores = best
+    # The server's CPU per exchange, comparable with the in-process rows' CPU per exchange.
+    per = f"; {1e6 * cores['kdc'] / res.rate:.0f} us of kdc CPU per exchange" if res.rate and "kdc" in cores else ""
     report.add(Row(SECTION, name, res.rate, "exch/s", res.p50_ms, res.p99_ms,
-                   f"c={res.concurrency} (tried {','.join(map(str, tried))}); {cpu_note(cores)}"))
+                   f"c={res.concurrency} (tried {','.join(map(str, tried))}); {cpu_note(cores)}{per}"))
     return res.rate
 
 

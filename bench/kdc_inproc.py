@@ -23,6 +23,9 @@ from typing import Any
 
 from kdc.app import create_app
 
+#: Exchanges of each kind run before timing: the first ones set up connections, scripts and caches.
+WARM_UP = 50
+
 
 def _environ(path: str, body: str, n: int) -> dict[str, Any]:
     data = body.encode()
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, path, items in (("as", "/v1/as", as_items), ("tgs", "/v1/tgs", tgs_items)):
         bodies = items.read_text().splitlines()
         environs = [_environ(path, body, i) for i, body in enumerate(bodies)]
+        for environ in environs[:WARM_UP]:  # connections, scripts and caches, untimed
+            b"".join(app(environ, start_response))
+        environs = environs[WARM_UP:]
         statuses.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         for environ in environs:
@@ -56,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         refused = [s for s in statuses if not s.startswith("200")]
         if refused:
-            raise RuntimeError(f"{len(refused)} of {len(bodies)} in-process {name} exchanges refused: {refused[0]}")
-        result[name] = {"rate": len(bodies) / wall, "cpu_us": 1e6 * cpu / len(bodies), "busy": cpu / wall,
-                        "n": len(bodies)}
+            raise RuntimeError(f"{len(refused)} of {len(environs)} in-process {name} exchanges refused: {refused[0]}")
+        result[name] = {"rate": len(environs) / wall, "cpu_us": 1e6 * cpu / len(environs), "busy": cpu / wall,
+                        "n": len(environs)}
     print(json.dumps(result))
 
 
