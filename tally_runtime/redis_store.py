@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -159,13 +161,23 @@ def round_trip(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, 
 
     For what redis-py's pipelines cannot express, such as ``WAIT`` right
     after ``EXEC`` on the connection that wrote (WAIT counts that connection's
-    writes).  On a Cluster the connection is to the master of ``route_key``'s
-    slot.  An error reply is raised after every reply has been read.  When
-    the write itself fails (a pooled connection Redis closed), or a Cluster
-    answers MOVED/ASK (the queued commands were refused, EXECABORT), the slot
-    map is read again and the commands sent once more; a failure while
-    reading is not retried, since the commands may have run.
+    writes), and for the hot paths' batches.  On a single server or Sentinel
+    the connection is the calling thread's own (``HeldConnection``: no pool
+    checkout per round trip); on a Cluster, a pooled connection to the master
+    of ``route_key``'s slot.  An error reply is raised after every reply has
+    been read.  When the write itself fails (a connection Redis closed), or a
+    Cluster answers MOVED/ASK (the queued commands were refused, EXECABORT),
+    the commands are sent once more (on a Cluster after reading the slot map
+    again); a failure while reading is not retried, since the commands may
+    have run.
     """
+    return _first_error_raised(round_trip_replies(client, route_key, commands))
+
+
+def round_trip_replies(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """As ``round_trip``, with each error reply left in its place (a ``ResponseError``) instead of raised."""
+    if not is_cluster(client):
+        return thread_connection(client).replies(commands)
     try:
         return _send_and_read(client, route_key, commands, may_resend=True)
     except _SendAgain:
@@ -208,7 +220,7 @@ def _send_and_read(client: redis.Redis, route_key: bytes, commands: list[tuple[A
         pool.release(conn)
     if may_resend and any(isinstance(e, redis.exceptions.AskError) for e in replies):  # MovedError is an AskError
         raise _SendAgain()
-    return _first_error_raised(replies)
+    return replies
 
 
 def _first_error_raised(replies: list[Any]) -> list[Any]:
@@ -247,7 +259,7 @@ def _write_and_read(conn: Any, commands: list[tuple[Any, ...]], *, may_resend: b
 
 class HeldConnection:
     """One connection kept out of a standalone or Sentinel client's pool, for a caller that never sends from two
-    threads at once (a ``GroupCommit``'s sender: one batch on the wire at a time).
+    threads at once: ``thread_connection`` gives each thread its own.
 
     A pool checkout and release cost lock and observability bookkeeping on
     every round trip; keeping the connection saves them.  What they check is
@@ -274,13 +286,16 @@ class HeldConnection:
 
     def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """As ``round_trip``, on the held connection (raw replies; the first error reply raised)."""
+        return _first_error_raised(self.replies(commands))
+
+    def replies(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """As ``round_trip_replies``, on the held connection."""
         conn = self._checked_out()
         try:
-            replies = _write_and_read(conn, commands, may_resend=True)
+            return _write_and_read(conn, commands, may_resend=True)
         except _SendAgain:
             conn.connect()  # the failed write disconnected it: a new connection (on Sentinel, to the master)
-            replies = _write_and_read(conn, commands, may_resend=False)
-        return _first_error_raised(replies)
+            return _write_and_read(conn, commands, may_resend=False)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -308,6 +323,36 @@ def _stale(conn: Any) -> bool:
         return bool(conn.can_read())
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
         return True
+
+
+#: Per pool, each thread's own ``HeldConnection`` (closed when the thread, or the pool, is gone).
+_THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Any, threading.local] = weakref.WeakKeyDictionary()
+_THREAD_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _reset_thread_connections_lock() -> None:
+    global _THREAD_CONNECTIONS_LOCK
+    _THREAD_CONNECTIONS_LOCK = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_reset_thread_connections_lock)
+
+
+def thread_connection(client: redis.Redis) -> HeldConnection:
+    """The calling thread's connection to a single server's or Sentinel master's ``client``.
+
+    Each thread that makes round trips keeps one connection, outside the
+    pool's ``max_connections``: a gthread worker has as many as threads
+    that used it.  Its round trips then pay no pool checkout and release."""
+    pool = client.connection_pool
+    local = _THREAD_CONNECTIONS.get(pool)
+    if local is None:
+        with _THREAD_CONNECTIONS_LOCK:
+            local = _THREAD_CONNECTIONS.setdefault(pool, threading.local())
+    held: HeldConnection | None = getattr(local, "held", None)
+    if held is None:
+        held = local.held = HeldConnection(client)
+    return held
 
 
 def _pool_for(client: redis.Redis, route_key: bytes) -> Any:

@@ -45,7 +45,7 @@ from tally_protocol.replay import REPLAY_KEY_SIZE, refuse_before_recovered
 
 from .group_commit import GroupCommit
 from .redis_settings import Durability
-from .redis_store import HeldConnection, is_cluster, round_trip, store_errors
+from .redis_store import is_cluster, round_trip, store_errors
 
 #: Short prefix: keys stay small and, with the hash tag, spread evenly over cluster slots.
 PREFIX = b"tr:"
@@ -101,10 +101,8 @@ class RedisReplayCache:
         self._prefix = prefix
         self._clock = clock
         self._durability = durability
-        batched = group_commit and not is_cluster(client)
-        self._batches: GroupCommit[tuple[Any, ...], ClaimReply] | None = GroupCommit(self._run) if batched else None
-        # The group commit's one sender at a time keeps a connection of its own (no pool checkout per batch).
-        self._held = HeldConnection(client) if batched else None
+        self._batches: GroupCommit[tuple[Any, ...], ClaimReply] | None = (
+            GroupCommit(self._run) if group_commit and not is_cluster(client) else None)
 
     def entry(self, key: bytes, ctime: int) -> tuple[bytes, bytes]:
         """Where a claim of ``key`` (an authenticator dated ``ctime``) is recorded: its set and its member."""
@@ -144,7 +142,7 @@ class RedisReplayCache:
         wait = self._durability.min_replicas
         waits: list[tuple[Any, ...]] = [("WAIT", wait, self._durability.replica_ack_timeout_ms)] if wait else []
         route = commands[0][3]  # the first claim's bucket: every command of a batch goes to the same server
-        send = self._held.round_trip if self._held is not None else functools.partial(round_trip, self._client, route)
+        send = functools.partial(round_trip, self._client, route)  # on the sending thread's own connection
         with store_errors():
             try:
                 replies = send([("EVALSHA", *c) for c in commands] + waits)

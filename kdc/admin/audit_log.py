@@ -35,7 +35,7 @@ import redis
 
 from tally_protocol.errors import ConfigurationError, InvalidRequest, MalformedMessage
 from tally_runtime.group_commit import GroupCommit
-from tally_runtime.redis_store import store_errors
+from tally_runtime.redis_store import round_trip_replies, store_errors
 
 DEFAULT_MAXLEN = 100_000
 MAX_SCAN = 5_000
@@ -152,16 +152,9 @@ class AuditLog:
         return replies
 
     def _xadd_all(self, items: list[tuple[str, str]]) -> list[Any]:
-        """Each item's stored id, or the ``ResponseError`` Redis answered it with."""
-        if len(items) == 1:  # alone (the usual case without concurrency): no pipeline to build
-            try:
-                return [self._redis.execute_command(*self._xadd(*items[0]))]  # type: ignore[no-untyped-call]
-            except redis.ResponseError as e:
-                return [e]
-        pipe: Any = self._redis.pipeline(transaction=False)
-        for item in items:
-            pipe.execute_command(*self._xadd(*item))
-        return list(pipe.execute(raise_on_error=False))
+        """Each item's stored id, or the ``ResponseError`` Redis answered it with: one round trip, on the sending
+        thread's own connection (the stream is one key, so one node on a Cluster too)."""
+        return round_trip_replies(self._redis, self.key.encode(), [self._xadd(*item) for item in items])
 
     def _xadd(self, entry_id: str, event: str) -> tuple[Any, ...]:
         return ("XADD", self.key, "MAXLEN", "~", self._maxlen, entry_id, "e", event)

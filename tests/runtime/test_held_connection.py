@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from tally_runtime.redis_settings import RedisSettings
-from tally_runtime.redis_store import HeldConnection, connect
+from tally_runtime.redis_store import HeldConnection, connect, round_trip
 from tests.support.redis_proc import RedisProcess
 from tests.support.redis_topologies import SentinelGroup
 
 
 def test_round_trips_reuse_one_connection_and_return_every_reply(real_redis: redis.Redis) -> None:
     held = HeldConnection(real_redis)
-    assert held.round_trip([("SET", "k", "1"), ("GET", "k")]) == [b"OK", b"1"]
-    assert held.round_trip([("INCR", "k"), ("PING",)]) == [2, b"PONG"]
-    clients = [c for c in real_redis.client_list() if c["cmd"] != "client|list"]
-    assert len(clients) == 1  # the held one; the pool's connection is the one asking
+    first_id, ok, value = held.round_trip([("CLIENT", "ID"), ("SET", "k", "1"), ("GET", "k")])
+    second_id, count, pong = held.round_trip([("CLIENT", "ID"), ("INCR", "k"), ("PING",)])
+    assert (ok, value, count, pong) == (b"OK", b"1", 2, b"PONG")
+    assert first_id == second_id  # the same connection both times
 
 
 def test_an_error_reply_is_raised_after_every_reply_is_read(real_redis: redis.Redis) -> None:
@@ -131,8 +133,25 @@ def test_a_sentinel_connection_is_dropped_once_the_pool_knows_another_master(tmp
         (first_id,) = held.round_trip([("CLIENT", "ID")])
         # As if another connection of this process had learnt of a failover the held one has not seen
         # (a partition can leave the old master answering): the next write must not go down the old socket.
-        client.connection_pool.proxy.master_address = ("127.0.0.1", group.replica().port)
+        pool: Any = client.connection_pool  # a SentinelConnectionPool
+        pool.proxy.master_address = ("127.0.0.1", group.replica().port)
         (second_id,) = held.round_trip([("CLIENT", "ID")])
         assert second_id != first_id  # reconnected (through the sentinels, which still name the same master)
     finally:
         group.stop()
+
+
+def test_round_trips_go_through_the_calling_thread_s_own_connection(redis_server: RedisProcess) -> None:
+    client = redis.Redis.from_url(redis_server.url, max_connections=1)
+    mine = {round_trip(client, b"", [("CLIENT", "ID")])[0] for _ in range(3)}
+    assert len(mine) == 1  # one thread, one connection, reused
+    ids: list[int] = []
+    threads = [threading.Thread(target=lambda: ids.append(round_trip(client, b"", [("CLIENT", "ID")])[0]))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(set(ids) | mine) == 4  # every thread its own: none waits for another's reply
+    assert client.get("nothing") is None  # and the pool's one connection is still free for everything else
+    client.close()
