@@ -88,6 +88,8 @@ class AdminAccount:
     disabled: bool
     created: int
     last_login: int | None
+    #: When the password last changed (clock value); web sessions begun before it are over.
+    password_changed: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"username": self.username, "roles": sorted(self.roles), "disabled": self.disabled,
@@ -156,7 +158,8 @@ class AdminAccounts:
         doc = {_text(k): _text(v) for k, v in raw.items()}
         try:
             return AdminAccount(username, frozenset(json.loads(doc["roles"])), doc["disabled"] == "1",
-                                int(doc["created"]), int(doc["last_login"]) if doc.get("last_login") else None)
+                                int(doc["created"]), int(doc["last_login"]) if doc.get("last_login") else None,
+                                float(doc["pw_changed"]) if doc.get("pw_changed") else None)
         except (KeyError, ValueError, TypeError) as e:
             raise ConfigurationError(f"admin account {username!r} in the store is corrupt") from e
 
@@ -249,7 +252,8 @@ class AdminAccounts:
         self._update(username, {"disabled": "1" if disabled else "0"})
 
     def set_password(self, username: str, password: str) -> None:
-        self._update(username, self._hash_password(password))
+        """A new password; every web session of the account begun before now is over (OWASP ASVS 3.3.3)."""
+        self._update(username, {**self._hash_password(password), "pw_changed": repr(float(self._clock()))})
 
     def _change_roles(self, subject: str, change: Callable[[set[str]], None]) -> frozenset[str]:
         subject = parse_subject(subject, self.realm)

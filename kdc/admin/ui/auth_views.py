@@ -87,7 +87,8 @@ def account() -> Response | BaseResponse:
                 raise
             error = err.message
         else:
-            flash("Your password has been changed.", "success")
+            security.start_session(me.name)  # this session goes on under a fresh id; every other one of the account ends
+            flash("Your password has been changed; your other sessions have ended.", "success")
             return redirect(url_for("admin_ui.account"))
     roles = operations().acl.roles.resolve(me.roles)
     return page("account.html", section="admin_ui.account", status=400 if error else 200, error=error, me=me,

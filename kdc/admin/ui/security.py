@@ -7,8 +7,10 @@ Order of checks for each request to the UI blueprint (static files aside):
 2. a state-changing method (anything but GET/HEAD) must carry this
    session's signed CSRF token, or gets 403 before any other work;
 3. the session id in the cookie must name a live server-side session (idle
-   timeout, absolute lifetime) of an account that still exists and is not
-   disabled; otherwise the admin is logged out;
+   timeout, absolute lifetime) of an account that still exists, is not
+   disabled and has not changed its password since the session began (a
+   password change ends every other session of the account; the one that
+   made it continues under a fresh id); otherwise the admin is logged out;
 4. pages other than login need a logged-in admin: GETs are redirected to
    the login page, other methods too (nothing is done on their behalf).
 
@@ -127,7 +129,8 @@ def guard() -> BaseResponse | None:
     if isinstance(sid, str):
         live = state.sessions.resume(sid)
         account = None if live is None else admin_state().operations.accounts.find(live.account)
-        if account is None or account.disabled:
+        if account is None or account.disabled or (
+                account.password_changed is not None and live is not None and live.created < account.password_changed):
             end_session()
             g.session_ended = True
         else:

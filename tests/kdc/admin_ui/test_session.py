@@ -70,6 +70,29 @@ def test_disabling_an_account_ends_its_session_at_the_next_request(admin_realm: 
     assert ui.get("/admin/principals").status_code == 302
 
 
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def test_changing_one_s_password_ends_one_s_other_sessions_and_keeps_this_one(admin_realm: AdminRealm) -> None:
+    here, elsewhere = admin_realm.client("operator"), admin_realm.client("operator")
+    admin_realm.clock.advance(1)
+    changed = here.post("/admin/account", {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    assert changed.status_code == 302
+    assert here.get("/admin/account").status_code == 200  # the session that changed it goes on
+    ended = elsewhere.get("/admin/principals")
+    assert ended.status_code == 302 and "ended=1" in ended.headers["Location"]
+
+
+def test_a_password_set_by_another_admin_ends_every_session_of_the_account(admin_realm: AdminRealm) -> None:
+    ui = admin_realm.client("operator")
+    admin_realm.clock.advance(1)
+    admin_realm.ops.accounts.set_password("operator", NEW_PASSWORD)
+    assert ui.get("/admin/principals").status_code == 302
+    again = admin_realm.client()
+    assert again.login("operator", NEW_PASSWORD).status_code == 302
+    assert again.get("/admin/principals").status_code == 200  # a session begun after the change lives
+
+
 def test_a_revoked_role_takes_effect_at_the_next_request(admin_realm: AdminRealm) -> None:
     ui = admin_realm.client("viewer")
     assert ui.get("/admin/audit").status_code == 200
