@@ -178,11 +178,12 @@ def round_trip_replies(client: redis.Redis, route_key: bytes, commands: list[tup
     """As ``round_trip``, with each error reply left in its place (a ``ResponseError``) instead of raised."""
     if not is_cluster(client):
         return thread_connection(client).replies(commands)
+    cluster = cast(RedisCluster, client)
     try:
-        return _send_and_read(client, route_key, commands, may_resend=True)
+        return _cluster_send_and_read(cluster, route_key, commands, may_resend=True)
     except _SendAgain:
-        _refresh_slots(client)
-        return _send_and_read(client, route_key, commands, may_resend=False)
+        cluster.nodes_manager.initialize()  # the slot map again: the next try goes to the slot's master now
+        return _cluster_send_and_read(cluster, route_key, commands, may_resend=False)
 
 
 def confirm_replicated(client: redis.Redis, ack_key: str, durability: Durability, *, what: str) -> None:
@@ -210,9 +211,10 @@ class _SendAgain(Exception):
     """Nothing ran (the write failed, or a Cluster node refused the slot): read the slot map and resend."""
 
 
-def _send_and_read(client: redis.Redis, route_key: bytes, commands: list[tuple[Any, ...]], *,
-                   may_resend: bool) -> list[Any]:
-    pool = _pool_for(client, route_key)
+def _cluster_send_and_read(cluster: RedisCluster, route_key: bytes, commands: list[tuple[Any, ...]], *,
+                           may_resend: bool) -> list[Any]:
+    node = cluster.get_node_from_key(route_key)  # type: ignore[no-untyped-call]
+    pool = cluster.get_redis_connection(node).connection_pool
     conn = pool.get_connection()
     try:
         replies = _write_and_read(conn, commands, may_resend=may_resend)
@@ -297,10 +299,6 @@ class HeldConnection:
             conn.connect()  # the failed write disconnected it: a new connection (on Sentinel, to the master)
             return _write_and_read(conn, commands, may_resend=False)
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.disconnect()
-
     def _checked_out(self) -> Any:
         pid = os.getpid()
         if self._conn is None or self._pid != pid:  # first use, or a fork: the parent's socket is not ours
@@ -353,19 +351,6 @@ def thread_connection(client: redis.Redis) -> HeldConnection:
     if held is None:
         held = local.held = HeldConnection(client)
     return held
-
-
-def _pool_for(client: redis.Redis, route_key: bytes) -> Any:
-    if not is_cluster(client):
-        return client.connection_pool
-    cluster = cast(RedisCluster, client)
-    node = cluster.get_node_from_key(route_key)  # type: ignore[no-untyped-call]
-    return cluster.get_redis_connection(node).connection_pool
-
-
-def _refresh_slots(client: redis.Redis) -> None:
-    if is_cluster(client):
-        cast(RedisCluster, client).nodes_manager.initialize()
 
 
 #: Optimistic transactions retried this often before answering 503.
