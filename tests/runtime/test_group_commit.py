@@ -145,6 +145,16 @@ def interrupt_main_thread_after(seconds: float, before_raising: Callable[[], obj
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
+def a_held_first_batch() -> tuple[Wire, GroupCommit[str, str], Caller]:
+    """A group whose first call (``first``, on a daemon thread) is on the wire, held until ``wire.release``."""
+    wire = Wire()
+    group = GroupCommit(wire.send)
+    wire.hold.set()
+    first = Caller(group, "first")
+    assert wire.held.wait(TIMEOUT_S)
+    return wire, group, first
+
+
 @pytest.fixture
 def alarm() -> Iterator[None]:
     previous = signal.getsignal(signal.SIGALRM)
@@ -154,11 +164,7 @@ def alarm() -> Iterator[None]:
 
 
 def test_a_caller_interrupted_while_queued_leaves_the_queue_and_the_others_are_served(alarm: None) -> None:
-    wire = Wire()
-    group = GroupCommit(wire.send)
-    wire.hold.set()
-    first = Caller(group, "first")
-    assert wire.held.wait(TIMEOUT_S)
+    wire, group, first = a_held_first_batch()
     other = Caller(group, "other")
     wait_for(lambda: group.queued == 1)
     interrupt_main_thread_after(0.2)
@@ -172,11 +178,7 @@ def test_a_caller_interrupted_while_queued_leaves_the_queue_and_the_others_are_s
 
 
 def test_a_caller_interrupted_once_handed_the_wire_passes_it_on(alarm: None) -> None:
-    wire = Wire()
-    group = GroupCommit(wire.send)
-    wire.hold.set()
-    first = Caller(group, "first")
-    assert wire.held.wait(TIMEOUT_S)
+    wire, group, first = a_held_first_batch()
     queued: list[Caller] = []
 
     def finish_first_batch() -> None:  # the wire goes to the interrupted caller, first in the queue
@@ -194,11 +196,7 @@ def test_a_caller_interrupted_once_handed_the_wire_passes_it_on(alarm: None) -> 
 
 
 def test_a_child_forked_while_a_batch_is_on_the_wire_sends_its_own() -> None:
-    wire = Wire()
-    group = GroupCommit(wire.send)
-    wire.hold.set()
-    first = Caller(group, "first")
-    assert wire.held.wait(TIMEOUT_S)
+    wire, group, first = a_held_first_batch()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the parent's sender does not exist here: its batch must not stand in the way
