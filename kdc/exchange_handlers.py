@@ -89,7 +89,8 @@ def send_first(state: KdcState, batch: Batch, counted: Reply[int], *, endpoint: 
     """Send an endpoint's first round trip; the address limit is its first verdict, before any on the body.
 
     Every ``/v1`` endpoint of the KDC counts its address here, AS and TGS
-    with the other reads of their exchange (``counted`` from ``queue_address``).
+    with the other reads of their exchange (``counted`` from ``queue_address``),
+    the others alone (``limit_address``).
     """
     try:
         batch.send()
@@ -97,6 +98,12 @@ def send_first(state: KdcState, batch: Batch, counted: Reply[int], *, endpoint: 
     except TallyError as err:
         _audit(address, "kdc.refuse", "refused", endpoint=endpoint, error=str(err.code))
         raise
+
+
+def limit_address(state: KdcState, address: str, *, endpoint: str) -> None:
+    """The address limit alone, refused and audited as in the exchanges: for a ``/v1`` endpoint with no reads to join."""
+    batch = Batch(state.redis)
+    send_first(state, batch, state.rate_limiter.queue_address(batch, address), endpoint=endpoint, address=address)
 
 
 def _present(record: PrincipalRecord | None, name: Principal) -> PrincipalRecord:

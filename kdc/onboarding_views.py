@@ -13,12 +13,12 @@ from typing import Any
 from flask import Blueprint, request
 
 from tally_protocol.encoding import b64decode, b64encode
-from tally_protocol.errors import InvalidRequest, TallyError
+from tally_protocol.errors import InvalidRequest
 from tally_protocol.messages.enrollment import EnrollRequest
 from tally_protocol.messages.pairing import PairFinish, PairStart
-from tally_runtime.logs import audit
 
 from .enrollment import EnrollmentTokens
+from .exchange_handlers import limit_address
 from .pairing import Pairings
 from .state import KdcState, kdc_state
 
@@ -50,11 +50,7 @@ def _pairings(state: KdcState) -> Pairings:
 
 @onboarding_api.before_request
 def _rate_limit() -> None:
-    try:
-        kdc_state().rate_limiter.hit(_address())
-    except TallyError as err:
-        audit("kdc.refuse", "refused", address=_address(), endpoint=request.path, error=str(err.code))
-        raise
+    limit_address(kdc_state(), _address(), endpoint=request.path)
 
 
 @onboarding_api.post("/v1/enroll")

@@ -69,7 +69,7 @@ _ADDRESS_DEFAULT = RateLimitPolicy()
 
 
 class RateLimits:
-    """The KDC's limiters: AS and TGS count in their batches (``queue_*``, ``check_*``), other ``/v1`` calls ``hit``."""
+    """The KDC's limiters: AS and TGS count in their batches (``queue_*``, ``check_*``), as do the other ``/v1`` calls."""
 
     def __init__(self, redis_client: redis.Redis, address: RateLimitPolicy = _ADDRESS_DEFAULT,
                  principal: PrincipalRateLimitPolicy = PrincipalRateLimitPolicy(),
@@ -96,10 +96,6 @@ class RateLimits:
         except RateLimited as err:
             self._refused["address"].inc()
             raise RateLimited("too many requests from this address", limit="address", **err.data) from None
-
-    def hit(self, address: str) -> None:
-        """Count one request from ``address``; ``RateLimited`` beyond its limit."""
-        self.check_address(send_now(self._redis, lambda batch: self.queue_address(batch, address)))
 
     def queue_principal(self, batch: Batch, exchange: Exchange, client: Principal) -> Reply[int]:
         """Count one ``exchange`` request of ``client`` in ``batch``; ``check_principal`` the reply."""

@@ -15,10 +15,9 @@ from tally_protocol.errors import InvalidRequest
 from tally_protocol.principal import Principal
 from tally_runtime.redis_store import ping
 
-from .exchange_handlers import json_object, send_first
+from .exchange_handlers import json_object, limit_address
 from .openapi import openapi_document
 from .state import kdc_state
-from .store_batch import Batch
 
 kdc_api = Blueprint("kdc_api", __name__)
 health = Blueprint("health", __name__)
@@ -32,9 +31,8 @@ def _address() -> str:
 
 @kdc_api.post("/v1/as/params")
 def password_params() -> dict[str, Any]:
-    state, address = kdc_state(), _address()
-    batch = Batch(state.redis)
-    send_first(state, batch, state.rate_limiter.queue_address(batch, address), endpoint=request.path, address=address)
+    state = kdc_state()
+    limit_address(state, _address(), endpoint=request.path)
     # The body was read within MAX_CONTENT_LENGTH (413 REQUEST_TOO_LARGE) before any view ran (flask_body).
     name = json_object(request.get_data(cache=True)).get("principal")
     if not isinstance(name, str):
