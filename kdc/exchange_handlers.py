@@ -74,7 +74,8 @@ def json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _field(body: bytes, name: str) -> bytes:
+def json_field(body: bytes, name: str) -> bytes:
+    """The base64url string field ``name`` of the JSON object ``body``, decoded; ``InvalidRequest`` otherwise."""
     value = json_object(body).get(name)
     if not isinstance(value, str):
         raise InvalidRequest(f"missing field {name!r} (a base64url string)")
@@ -184,7 +185,7 @@ def answer_as(state: KdcState, policies: PolicyStore, address: str, body: bytes)
     batch = Batch(state.redis)
     counted = state.rate_limiter.queue_address(batch, address)
     try:
-        as_req_bytes = _field(body, "as_req")
+        as_req_bytes = json_field(body, "as_req")
         as_req = AsRequest.from_bytes(as_req_bytes)
     except TallyError as err:
         send_first(state, batch, counted, endpoint="/v1/as", address=address)  # a limited address hears 429
@@ -254,7 +255,7 @@ def answer_tgs(state: KdcState, policies: PolicyStore, address: str, body: bytes
     batch = Batch(state.redis)
     counted = state.rate_limiter.queue_address(batch, address)
     try:
-        tgs_req = TgsRequest.from_bytes(_field(body, "tgs_req"))
+        tgs_req = TgsRequest.from_bytes(json_field(body, "tgs_req"))
     except TallyError as err:
         send_first(state, batch, counted, endpoint="/v1/tgs", address=address)  # a limited address hears 429
         _audit(address, "tgs.refuse", "refused", error=str(err.code))

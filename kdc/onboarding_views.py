@@ -12,13 +12,12 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from tally_protocol.encoding import b64decode, b64encode
-from tally_protocol.errors import InvalidRequest
+from tally_protocol.encoding import b64encode
 from tally_protocol.messages.enrollment import EnrollRequest
 from tally_protocol.messages.pairing import PairFinish, PairStart
 
 from .enrollment import EnrollmentTokens
-from .exchange_handlers import limit_address
+from .exchange_handlers import json_field, limit_address
 from .pairing import Pairings
 from .state import KdcState, kdc_state
 
@@ -30,14 +29,8 @@ def _address() -> str:
 
 
 def _field(name: str) -> bytes:
-    # force=True: the body is JSON whatever the Content-Type says (as the AS and TGS endpoints).
-    data = request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise InvalidRequest(f"missing field {name!r} (a base64url string)")
-    return b64decode(value)
+    # The body is JSON whatever the Content-Type says, parsed as the AS and TGS exchanges parse theirs.
+    return json_field(request.get_data(cache=True), name)
 
 
 def _tokens(state: KdcState) -> EnrollmentTokens:
