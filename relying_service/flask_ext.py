@@ -109,7 +109,7 @@ def _apply_config_defaults(app: Flask) -> None:
         app.config.setdefault("TALLY_PUBLIC_URL", settings.public_url)
         app.config.setdefault("TALLY_TRUST_FORWARDED", settings.trust_forwarded)
         app.config.setdefault("TALLY_MAX_BODY_BYTES", settings.max_body_bytes)
-    app.config.setdefault("TALLY_KEYTAB", None)
+    app.config.setdefault("TALLY_KEYTAB", os.environ.get("TALLY_KEYTAB") or None)  # as `tally service serve` reads it
     app.config.setdefault("TALLY_CHECK_REVOCATION", True)
     app.config.setdefault("TALLY_RELOAD_ON_SIGHUP", False)
 

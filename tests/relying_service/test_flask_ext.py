@@ -199,6 +199,13 @@ def test_unset_config_falls_back_to_the_environment(keytab: Path, monkeypatch: p
     assert app.extensions[EXTENSION_KEY].verifier.policy.max_skew_s == 42
 
 
+def test_the_keytab_may_come_from_the_environment(keytab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TALLY_KEYTAB", str(keytab))
+    app = Flask(__name__)
+    TicketAuth(app)
+    assert str(app.extensions[EXTENSION_KEY].verifier.service) == "api@EXAMPLE.TEST"
+
+
 def test_app_config_wins_over_the_environment(keytab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TALLY_MAX_SKEW", "42")
     app = Flask(__name__)
