@@ -40,7 +40,6 @@ from tally_protocol.codes import TgsOptions
 from tally_protocol.encoding import b64decode, b64encode
 from tally_protocol.errors import (
     InvalidRequest,
-    NotFound,
     PreauthFailed,
     PrincipalDisabled,
     TallyError,
@@ -107,12 +106,6 @@ def limit_address(state: KdcState, address: str, *, endpoint: str) -> None:
     send_first(state, batch, state.rate_limiter.queue_address(batch, address), endpoint=endpoint, address=address)
 
 
-def _present(record: PrincipalRecord | None, name: Principal) -> PrincipalRecord:
-    if record is None:
-        raise NotFound(f"no principal {name}")
-    return record
-
-
 def _issue_fields(issued: Issued[Any]) -> dict[str, Any]:
     """What an issuance audit event says about the ticket: enough to revoke it, nothing secret."""
     part = issued.part
@@ -175,7 +168,7 @@ def _as_exchange(state: KdcState, as_req: AsRequest, as_req_bytes: bytes, reads:
     state.lockout.record_success(name, lock)
     if record.disabled:
         raise PrincipalDisabled()
-    tgs_key = db.unwrap_current(_present(reads.tgs.value, db.tgs))
+    tgs_key = db.unwrap_current(db.require(reads.tgs.value, db.tgs))
     return issue_tgt(checked, as_req_bytes, client_key=client_key, tgs_key=tgs_key, policy=policy.ticket,
                      now=now, rng=state.rng)
 
@@ -207,7 +200,7 @@ def _tgs_exchange(state: KdcState, policies: PolicyStore, tgs_req: TgsRequest,
                   krbtgt: Reply[PrincipalRecord | None], revocation: Reply[int],
                   seen: dict[str, str]) -> Issued[TgsReply]:
     now, db = state.clock(), state.db
-    tgs = _present(krbtgt.value, db.tgs)
+    tgs = db.require(krbtgt.value, db.tgs)
     tgs_keys = db.unwrap_keys(tgs)  # pending versions too: every version a TGT may be sealed under
     verified, body = check_tgs_request(tgs_req, realm=state.realm, tgs_keys=tgs_keys, now=now,
                                        verify=state.verify_policy, tgts=state.tgts)

@@ -319,7 +319,10 @@ class PrincipalStore:
         return None if replies[0] is None else self._decoded(replies[0])
 
     def get(self, name: str | Principal) -> PrincipalRecord:
-        record = self.find(name)
+        return self.require(self.find(name), name)
+
+    def require(self, record: PrincipalRecord | None, name: str | Principal) -> PrincipalRecord:
+        """``record``, as found for ``name`` (by ``find`` or ``queue_find``); ``NotFound`` when there was none."""
         if record is None:
             raise NotFound(f"no principal {self.principal(name)}")
         return record
