@@ -59,7 +59,6 @@ class ExchangeFront:
         handler = ROUTES.get(path)
         if handler is None or str(environ.get("REQUEST_METHOD", "")).upper() != "POST":
             return self.app(environ, start_response)
-        start: float | None = None
         try:
             with auditing_for(self._admin):
                 body = read_body(environ, self._max_body)
