@@ -65,17 +65,17 @@ class ExchangeFront:
                 start = time.perf_counter()
                 answer = handler(self._kdc, self._admin.policies, environ.get("REMOTE_ADDR") or "unknown", body)
         except TallyError as err:
-            return self._refuse(start_response, path, tally_error_reply(err), str(err.code))
+            return self._refuse(start_response, path, tally_error_reply(err))
         except Exception as err:  # noqa: BLE001 - answered as Flask's handler did: a 500 without detail, logged
-            return self._refuse(start_response, path, unexpected_error_reply(err), None)
+            return self._refuse(start_response, path, unexpected_error_reply(err))
         payload = json_body(answer)
         record(path, 200, start=start)
         start_response("200 OK", [("Content-Type", JSON_TYPE), ("Content-Length", str(len(payload)))])
         return [payload]
 
     @staticmethod
-    def _refuse(start_response: StartResponse, path: str, reply: ErrorReply, code: str | None) -> Iterable[bytes]:
-        record(path, reply.status, code)
+    def _refuse(start_response: StartResponse, path: str, reply: ErrorReply) -> Iterable[bytes]:
+        record(path, reply.status, reply.document.get("error"))  # the body's code, as the Flask hook reads it
         status, headers, payload = reply.wsgi()
         start_response(status, headers)
         return [payload]
