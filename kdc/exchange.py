@@ -1,7 +1,7 @@
 """The KDC's AS and TGS exchanges as pure functions (RFC 4120 §3.1, §3.3).
 
-No store, clock or randomness here: the views look principals up, pass
-``now`` and ``rng`` in, claim replay keys and write audit events.  Lifetimes
+No store, clock or randomness here: the callers (``exchange_handlers``) look
+principals up, pass ``now`` and ``rng`` in, claim replay keys and write audit events.  Lifetimes
 follow a ``TicketPolicy`` the caller resolves (realm default for now).
 ``issue_tgt`` and ``issue_service_ticket`` return the reply with the
 ticket's clear part, so the audit event can name the ticket without opening
