@@ -7,7 +7,7 @@ nothing here knows about Flask or WSGI.
 
 Order of checks in the AS exchange (each line stops an attack):
 
-1. rate limit per client address (before parsing: floods cost one INCR)
+1. rate limit per client address: the first verdict, whatever the body says (its count rides the first round trip)
 2. parse (``MalformedMessage`` -> 400)
 3. realm, then the rate limit per claimed client name, then lockout for that
    name (known or not): both before any key is unwrapped or anything opened
